@@ -518,4 +518,4 @@ impl<'m> Planner<'m> {
 
 #[cfg(test)]
 #[path = "ggml_tests.rs"]
-mod tests;
+pub(crate) mod tests;

