@@ -61,6 +61,9 @@ pub struct AudioReader {
     pending_at: usize,
     lenient: bool,
     corrupt_packets: u64,
+    /// Where the stream ends when the container states it exactly but the decoder pads
+    /// past it (Ogg Vorbis: the last page's granule position).
+    exact_end: Option<u64>,
     finished: bool,
 }
 
@@ -113,7 +116,7 @@ impl AudioReader {
         };
         let probed = symphonia::default::get_probe()
             .format(&hint, mss, &fmt_opts, &MetadataOptions::default())
-            .map_err(|e| open_error(&p, e))?;
+            .map_err(|e| open_error(&p, e, known_magic(path)))?;
         let format = probed.format;
 
         let track = format
@@ -162,7 +165,10 @@ impl AudioReader {
             channels,
             codec,
             lossy: is_lossy(params.codec),
-            bits_per_sample: params.bits_per_sample.and_then(|b| u16::try_from(b).ok()),
+            bits_per_sample: params
+                .bits_per_sample
+                .and_then(|b| u16::try_from(b).ok())
+                .or_else(|| float_bits(params.codec)),
             frames: params.n_frames,
         };
 
@@ -177,6 +183,11 @@ impl AudioReader {
             pending_at: 0,
             lenient,
             corrupt_packets: 0,
+            exact_end: if params.codec == codecs::CODEC_TYPE_VORBIS {
+                params.n_frames
+            } else {
+                None
+            },
             finished: false,
         })
     }
@@ -200,7 +211,15 @@ impl AudioReader {
     /// the end of the stream.
     pub fn next_block(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
         loop {
-            if let Some(block) = self.take_pending() {
+            if let Some(mut block) = self.take_pending() {
+                if let Some(end) = self.exact_end {
+                    // Drop the codec's end padding past the stream's stated length.
+                    let keep = end.saturating_sub(self.position).min(block[0].len() as u64);
+                    if keep == 0 {
+                        continue;
+                    }
+                    block.iter_mut().for_each(|ch| ch.truncate(keep as usize));
+                }
                 self.position += block[0].len() as u64;
                 return Ok(Some(block));
             }
@@ -281,7 +300,7 @@ impl AudioReader {
                 if frames == 0 {
                     return Ok(());
                 }
-                let mut buf = AudioBuffer::<f32>::new(frames as u64, spec);
+                let mut buf = AudioBuffer::<f32>::new(decoded.capacity() as u64, spec);
                 decoded.convert(&mut buf);
                 self.pending = (0..spec.channels.count())
                     .map(|c| buf.chan(c).iter().map(|s| s.clamp(-1.0, 1.0)).collect())
@@ -365,9 +384,17 @@ fn declares_unknown_length(expected: u64, info: &AudioInfo) -> bool {
     bytes_per_frame > 0 && expected >= (u64::from(u32::MAX) - 8) / bytes_per_frame
 }
 
-fn open_error(path: &Path, e: SymError) -> AudioError {
+fn open_error(path: &Path, e: SymError, magic: Option<&'static str>) -> AudioError {
     let path = path.to_path_buf();
     match e {
+        // The probe reads to the end looking for a format marker; hitting the end means
+        // a cut header only if the file starts like an audio file.
+        SymError::IoError(e) if e.kind() == ErrorKind::UnexpectedEof && magic.is_none() => {
+            AudioError::UnsupportedFormat {
+                path,
+                detail: "no known audio format in the content".into(),
+            }
+        }
         SymError::Unsupported(what) => AudioError::UnsupportedFormat {
             path,
             detail: what.to_string(),
@@ -376,7 +403,10 @@ fn open_error(path: &Path, e: SymError) -> AudioError {
             path,
             frame: 0,
             seconds: 0.0,
-            detail: "the header ends before it is complete".into(),
+            detail: format!(
+                "the {} header ends before it is complete",
+                magic.unwrap_or("audio")
+            ),
         },
         SymError::IoError(e) => AudioError::Io {
             path,
@@ -389,6 +419,43 @@ fn open_error(path: &Path, e: SymError) -> AudioError {
             seconds: 0.0,
             detail: format!("bad header: {other}"),
         },
+    }
+}
+
+/// symphonia leaves `bits_per_sample` unset for float PCM.
+fn float_bits(codec: CodecType) -> Option<u16> {
+    match codec {
+        codecs::CODEC_TYPE_PCM_F32LE | codecs::CODEC_TYPE_PCM_F32BE => Some(32),
+        codecs::CODEC_TYPE_PCM_F64LE | codecs::CODEC_TYPE_PCM_F64BE => Some(64),
+        _ => None,
+    }
+}
+
+/// The container a file's first bytes announce, if any.
+fn known_magic(path: &Path) -> Option<&'static str> {
+    let mut head = [0u8; 12];
+    let mut f = File::open(path).ok()?;
+    let n = std::io::Read::read(&mut f, &mut head).ok()?;
+    let h = &head[..n];
+    let starts = |m: &[u8]| h.starts_with(m);
+    if starts(b"RIFF") || starts(b"RIFX") || starts(b"RF64") {
+        Some("WAV")
+    } else if starts(b"fLaC") {
+        Some("FLAC")
+    } else if starts(b"OggS") {
+        Some("OGG")
+    } else if starts(b"ID3") || (n >= 2 && h[0] == 0xFF && h[1] & 0xE0 == 0xE0) {
+        Some("MP3")
+    } else if starts(b"FORM") {
+        Some("AIFF")
+    } else if starts(b"caff") {
+        Some("CAF")
+    } else if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        Some("MKV")
+    } else if n >= 8 && &h[4..8] == b"ftyp" {
+        Some("MP4")
+    } else {
+        None
     }
 }
 
