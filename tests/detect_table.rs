@@ -174,6 +174,9 @@ fn cover(p: &Parsed, m: &Mark) -> Span {
 fn check(case: &Case, det: &Detector, tally: &mut Tally) -> Vec<String> {
     let p = parse(case);
     let d = det.detect(&p.words);
+    if std::env::var("DETECT_CASE").is_ok_and(|c| c == case.id) {
+        println!("{}: {:#?}", case.id, d);
+    }
     let mut errs = Vec::new();
     for m in &p.marks {
         let want = cover(&p, m);

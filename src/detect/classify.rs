@@ -64,8 +64,14 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
 
 /// Digit runs of one channel: indices into `pieces` of the digits (and a trailing check
 /// character) of each run. A run continues across separators, at most `max_fillers`
-/// fillers and gaps of at most `max_gap` samples; anything else ends it.
-pub(crate) fn runs(pieces: &[Piece], max_gap: u64, max_fillers: usize) -> Vec<Vec<usize>> {
+/// fillers and gaps of at most `max_gap` samples; anything else ends it, and so does a
+/// context phrase on another channel (`breaks`, sorted by start) inside the gap.
+pub(crate) fn runs(
+    pieces: &[Piece],
+    max_gap: u64,
+    max_fillers: usize,
+    breaks: &[Span],
+) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
     let mut fillers = 0;
@@ -75,7 +81,8 @@ pub(crate) fn runs(pieces: &[Piece], max_gap: u64, max_fillers: usize) -> Vec<Ve
             PieceKind::Digit { .. } | PieceKind::CheckX => {
                 let joins = !cur.is_empty()
                     && fillers <= max_fillers
-                    && p.span.start.saturating_sub(last_end) <= max_gap;
+                    && p.span.start.saturating_sub(last_end) <= max_gap
+                    && !broken_by(breaks, Span::new(last_end, p.span.start.max(last_end)));
                 fillers = 0;
                 if joins {
                     cur.push(i);
@@ -140,26 +147,23 @@ pub(crate) struct Classifier<'a> {
     pub custom: &'a [CustomDigits],
 }
 
-fn is_payment(cat: Option<Category>) -> bool {
-    matches!(cat, Some(Category::Card | Category::Cvv | Category::Expiry))
+fn is_payment(cat: &Category) -> bool {
+    matches!(cat, Category::Card | Category::Cvv | Category::Expiry)
 }
 
 impl Classifier<'_> {
     /// The decision for digits `d` (ASCII, a trailing `X` for a spoken check character),
-    /// written in numeral groups `groups`, with `ctx` the nearest context.
-    pub fn decide_one(
-        &self,
-        d: &[u8],
-        groups: &[usize],
-        ctx: Option<Category>,
-    ) -> Option<Decision> {
+    /// written in numeral groups `groups`, with `ctxs` the nearby context, nearest first.
+    /// Negative context wins only when nearest; otherwise the first category the digits
+    /// fit decides.
+    pub fn decide_one(&self, d: &[u8], groups: &[usize], ctxs: &[Category]) -> Option<Decision> {
         let th = self.th;
         let pure: &[u8] = match d.split_last() {
             Some((b'X', rest)) => rest,
             _ => d,
         };
         let n = pure.len();
-        let card_ctx = ctx == Some(Category::Card);
+        let card_ctx = ctxs.contains(&Category::Card);
         if d.len() == 18 && is_cn_id(d) && !(card_ctx && is_card(d)) {
             return decision(
                 EntityKind::CnId,
@@ -177,9 +181,9 @@ impl Classifier<'_> {
         let text = std::str::from_utf8(pure).unwrap_or("");
         for c in self.custom {
             let ctx_ok = if c.needs_context {
-                ctx == Some(Category::Custom(c.index))
+                ctxs.contains(&Category::Custom(c.index))
             } else {
-                ctx != Some(Category::Negative)
+                ctxs.first() != Some(&Category::Negative)
             };
             if ctx_ok && c.regex.is_match(text) {
                 return decision(
@@ -190,34 +194,48 @@ impl Classifier<'_> {
                 );
             }
         }
-        match ctx {
-            Some(Category::Negative) => return None,
-            Some(Category::Cvv) if (3..=4).contains(&n) => {
-                return decision(EntityKind::Cvv, "context:cvv", 0.9, false)
-            }
-            Some(Category::Expiry) if (1..=6).contains(&n) => {
-                return if is_expiry(pure) {
-                    decision(EntityKind::Expiry, "context:expiry+date", 0.92, false)
-                } else {
-                    decision(EntityKind::Expiry, "context:expiry", 0.75, false)
-                };
-            }
-            Some(Category::Ssn) if n == 9 => {
-                return if is_ssn(pure) {
-                    decision(EntityKind::Ssn, "ssn-rules+context:ssn", 0.95, false)
-                } else {
-                    decision(EntityKind::Ssn, "context:ssn", 0.75, false)
-                };
-            }
-            Some(Category::Ssn) if n == 4 => {
-                return decision(EntityKind::Ssn, "context:ssn-last-four", 0.8, false)
-            }
-            Some(Category::CnId) if d.len() >= th.id_context_min_digits => {
-                return decision(EntityKind::CnId, "fail-closed:id-context", 0.7, false)
-            }
-            _ => {}
+        if ctxs.first() == Some(&Category::Negative) {
+            return None;
         }
-        if is_payment(ctx) && n >= th.payment_min_digits {
+        for ctx in ctxs {
+            let dec = match ctx {
+                Category::Cvv if (3..=4).contains(&n) => {
+                    decision(EntityKind::Cvv, "context:cvv", 0.9, false)
+                }
+                Category::Expiry if (1..=6).contains(&n) => {
+                    if is_expiry(pure) {
+                        decision(EntityKind::Expiry, "context:expiry+date", 0.92, false)
+                    } else {
+                        decision(EntityKind::Expiry, "context:expiry", 0.75, false)
+                    }
+                }
+                Category::Ssn if n == 9 => {
+                    if is_ssn(pure) {
+                        decision(EntityKind::Ssn, "ssn-rules+context:ssn", 0.95, false)
+                    } else {
+                        decision(EntityKind::Ssn, "context:ssn", 0.75, false)
+                    }
+                }
+                Category::Ssn if n == 4 => {
+                    decision(EntityKind::Ssn, "context:ssn-last-four", 0.8, false)
+                }
+                Category::AfterCard if (3..=4).contains(&n) => {
+                    if n == 4 && is_expiry(pure) {
+                        decision(EntityKind::Expiry, "fail-closed:after-card", 0.6, false)
+                    } else {
+                        decision(EntityKind::Cvv, "fail-closed:after-card", 0.6, false)
+                    }
+                }
+                Category::CnId if d.len() >= th.id_context_min_digits => {
+                    decision(EntityKind::CnId, "fail-closed:id-context", 0.7, false)
+                }
+                _ => None,
+            };
+            if dec.is_some() {
+                return dec;
+            }
+        }
+        if ctxs.iter().any(is_payment) && n >= th.payment_min_digits {
             return decision(
                 EntityKind::LongDigitRun,
                 "fail-closed:payment-context",
@@ -240,10 +258,15 @@ impl Classifier<'_> {
         &self,
         d: &[u8],
         groups: &[usize],
-        ctx: Option<Category>,
+        ctxs: &[Category],
     ) -> Vec<(std::ops::Range<usize>, Decision)> {
         let n = d.len();
-        let whole = self.decide_one(d, groups, ctx);
+        let whole = self.decide_one(d, groups, ctxs);
+        if whole.is_none() && ctxs.contains(&Category::Expiry) && ctxs.contains(&Category::Cvv) {
+            if let Some(parts) = expiry_and_cvv(d, groups) {
+                return parts;
+            }
+        }
         if n < 20 {
             return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
         }
@@ -305,6 +328,36 @@ impl Classifier<'_> {
     }
 }
 
+/// "08 27 and 123" asked for together: an expiry and a code in one run, cut at a group
+/// boundary.
+fn expiry_and_cvv(d: &[u8], groups: &[usize]) -> Option<Vec<(std::ops::Range<usize>, Decision)>> {
+    let n = d.len();
+    let mut cut = 0;
+    for g in groups {
+        cut += g;
+        if cut >= n {
+            break;
+        }
+        let (a, b) = (&d[..cut], &d[cut..]);
+        let parts = if is_expiry(a) && (3..=4).contains(&b.len()) {
+            [(EntityKind::Expiry, 0..cut), (EntityKind::Cvv, cut..n)]
+        } else if (3..=4).contains(&a.len()) && is_expiry(b) {
+            [(EntityKind::Cvv, 0..cut), (EntityKind::Expiry, cut..n)]
+        } else {
+            continue;
+        };
+        return Some(
+            parts
+                .into_iter()
+                .filter_map(|(kind, r)| {
+                    Some((r, decision(kind, "context:expiry+cvv", 0.8, false)?))
+                })
+                .collect(),
+        );
+    }
+    None
+}
+
 /// Sizes of the written numeral groups of a run ("123-45-6789" → 3, 2, 4); each spoken
 /// digit is a group of its own.
 pub(crate) fn groups(pieces: &[Piece], idx: &[usize]) -> Vec<usize> {
@@ -321,9 +374,11 @@ pub(crate) fn groups(pieces: &[Piece], idx: &[usize]) -> Vec<usize> {
     out
 }
 
-/// The category of the nearest context phrase: before the run on any channel within
-/// `before` samples, or after it on the same channel within `after_words` words.
-pub(crate) fn nearest_context(
+/// Categories of the context phrases near a run, nearest first: before the run on any
+/// channel within `before` samples, or after it on the same channel within
+/// `context_after_words` words. Only phrases within `CLUSTER` of the nearest one count,
+/// so "the expiration date on the card" offers both expiry and card.
+pub(crate) fn nearby_context(
     hits: &[Hit],
     channel: u16,
     span: Span,
@@ -331,8 +386,8 @@ pub(crate) fn nearest_context(
     lexes: &[Lex],
     th: &Thresholds,
     before: u64,
-) -> Option<Category> {
-    let mut best: Option<(u64, bool, Category)> = None;
+) -> Vec<Category> {
+    let mut found: Vec<(u64, bool, Category)> = Vec::new();
     for h in hits {
         let same = h.channel == channel;
         let cand = if (same && h.lex.1 < lex.0) || (!same && h.span.start < span.start) {
@@ -349,14 +404,28 @@ pub(crate) fn nearest_context(
             None
         };
         if let Some((dist, after)) = cand {
-            let better = match best {
-                None => true,
-                Some((bd, bafter, _)) => dist < bd || (dist == bd && bafter && !after),
-            };
-            if better {
-                best = Some((dist, after, h.cat));
-            }
+            found.push((dist, after, h.cat));
         }
     }
-    best.map(|b| b.2)
+    found.sort_by_key(|&(dist, after, _)| (dist, after));
+    let Some(&(nearest, _, _)) = found.first() else {
+        return Vec::new();
+    };
+    let mut out: Vec<Category> = Vec::new();
+    for (dist, _, cat) in found {
+        if dist <= nearest + CLUSTER && !out.contains(&cat) {
+            out.push(cat);
+        }
+    }
+    out
+}
+
+/// Phrases this close (samples, 16 kHz) to the nearest one belong to the same request.
+const CLUSTER: u64 = 3 * crate::time::ASR_RATE as u64;
+
+/// Whether a context hit on another channel falls inside `gap`: a question between
+/// two digits ("… 6467. And the CVV? 123") ends the run.
+pub(crate) fn broken_by(breaks: &[Span], gap: Span) -> bool {
+    let i = breaks.partition_point(|b| b.start < gap.start);
+    breaks.get(i).is_some_and(|b| b.start < gap.end)
 }

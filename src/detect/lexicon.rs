@@ -45,6 +45,8 @@ pub(crate) enum Category {
     CnId,
     Negative,
     Custom(usize),
+    /// Not a phrase: the run follows a card on the same channel.
+    AfterCard,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

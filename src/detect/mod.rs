@@ -37,7 +37,7 @@ use crate::asr::Word;
 use crate::time::{from_seconds, Span, ASR_RATE};
 
 use classify::{Classifier, CustomDigits, Hit};
-use lexicon::{Lex, Lexicon};
+use lexicon::{Category, Lex, Lexicon};
 use normalize::{Piece, PieceKind};
 
 pub use rules::{ContextRules, CustomRule, LangRules, Language, Rules, Thresholds};
@@ -240,12 +240,26 @@ impl Detector {
         };
         let mut items: Vec<(usize, Item)> = Vec::new();
         for (ci, ch) in channels.iter().enumerate() {
-            let mut found = Vec::new();
-            for run in classify::runs(&ch.pieces, self.max_gap, self.rules.thresholds.max_fillers) {
-                found.extend(self.run_items(&classifier, ch, &hits, &run));
-            }
+            let mut breaks: Vec<Span> = hits
+                .iter()
+                .filter(|h| h.channel != ch.id)
+                .map(|h| h.span)
+                .collect();
+            breaks.sort_by_key(|s| s.start);
+            let mut found: Vec<Item> = Vec::new();
             for (name, re) in &self.custom_text {
-                found.extend(text_items(ch, name, re, &found));
+                let more = text_items(ch, name, re, &found);
+                found.extend(more);
+            }
+            let th = &self.rules.thresholds;
+            let mut card_end: Option<u64> = None;
+            for run in classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks) {
+                for it in self.run_items(&classifier, ch, &hits, &run, card_end) {
+                    if matches!(it.kind, EntityKind::Card | EntityKind::LongDigitRun) {
+                        card_end = Some(it.span.end);
+                    }
+                    merge_item(&mut found, it);
+                }
             }
             items.extend(found.into_iter().map(|it| (ci, it)));
         }
@@ -304,7 +318,14 @@ impl Detector {
     /// twenty seven") are tried both ways: without them only if that validates and the
     /// run with them does not; otherwise the run with them, so a digit heard as a
     /// homophone is never left audible beside a redacted item (fail closed).
-    fn run_items(&self, cl: &Classifier, ch: &Channel, hits: &[Hit], run: &[usize]) -> Vec<Item> {
+    fn run_items(
+        &self,
+        cl: &Classifier,
+        ch: &Channel,
+        hits: &[Hit],
+        run: &[usize],
+        card_end: Option<u64>,
+    ) -> Vec<Item> {
         let strong = |&i: &usize| {
             matches!(
                 ch.pieces[i].kind,
@@ -327,11 +348,11 @@ impl Detector {
         let a = run.iter().position(strong).unwrap_or(0);
         let b = run.iter().rposition(strong).unwrap_or(run.len() - 1);
         let trimmed = &run[a..=b];
-        let t = self.decide_candidate(cl, ch, hits, trimmed);
+        let t = self.decide_candidate(cl, ch, hits, trimmed, card_end);
         if trimmed.len() == run.len() {
             return t;
         }
-        let f = self.decide_candidate(cl, ch, hits, run);
+        let f = self.decide_candidate(cl, ch, hits, run, card_end);
         let t_valid = t.iter().any(|it| it.validated);
         let f_valid = f.iter().any(|it| it.validated);
         if (t_valid && !f_valid) || f.is_empty() {
@@ -347,6 +368,7 @@ impl Detector {
         ch: &Channel,
         hits: &[Hit],
         idx: &[usize],
+        card_end: Option<u64>,
     ) -> Vec<Item> {
         let digits: Vec<u8> = idx
             .iter()
@@ -358,7 +380,7 @@ impl Detector {
         let first = &ch.pieces[idx[0]];
         let last = &ch.pieces[idx[idx.len() - 1]];
         let span = self.cover(ch, idx[0], idx[idx.len() - 1]);
-        let ctx = classify::nearest_context(
+        let mut ctx = classify::nearby_context(
             hits,
             ch.id,
             span,
@@ -367,8 +389,14 @@ impl Detector {
             &self.rules.thresholds,
             self.context_before,
         );
+        // Digits soon after a card on the same channel are likely its expiry or code,
+        // even unasked; this is the weakest context, tried last.
+        if card_end.is_some_and(|end| span.start >= end && span.start - end <= self.context_before)
+        {
+            ctx.push(Category::AfterCard);
+        }
         let groups = classify::groups(&ch.pieces, idx);
-        cl.decide(&digits, &groups, ctx)
+        cl.decide(&digits, &groups, &ctx)
             .into_iter()
             .map(|(r, dec)| {
                 let (p0, p1) = (idx[r.start], idx[r.end - 1]);
@@ -395,6 +423,28 @@ impl Detector {
             .map(|p| p.span)
             .reduce(|a, b| a.union(&b))
             .unwrap_or_default()
+    }
+}
+
+/// Adds a digit item to a channel's items. One that touches a word of a custom text
+/// item is merged into it (both are redacted as one), taking the digit item's kind
+/// only if a checksum decided it.
+fn merge_item(items: &mut Vec<Item>, it: Item) {
+    let touching = items
+        .iter_mut()
+        .find(|o| o.first.0 <= it.last.0 && it.first.0 <= o.last.0);
+    let Some(o) = touching else {
+        items.push(it);
+        return;
+    };
+    o.first = o.first.min(it.first);
+    o.last = o.last.max(it.last);
+    o.span = o.span.union(&it.span);
+    if it.validated {
+        o.kind = it.kind;
+        o.reason = it.reason;
+        o.confidence = it.confidence;
+        o.validated = true;
     }
 }
 
