@@ -154,6 +154,9 @@ impl Transcriber {
         if samples.iter().any(|s| !s.is_finite()) {
             return Err(AsrError::NonFiniteSamples);
         }
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
         let window = Span::new(offset, offset + samples.len() as u64);
         // whisper.cpp skips inputs under 100 ms; pad short tails with silence (which
         // adds no content) so their last word is still heard.
