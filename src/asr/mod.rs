@@ -6,6 +6,13 @@
 //! know about sensitive numbers, channels, files of call audio or storage: it hears and
 //! writes down, nothing more. No audio or text leaves the process.
 
+pub mod ct2;
+pub mod ggml;
+pub mod mel;
+pub mod model;
+pub mod vocab;
+pub mod wheel;
+
 use crate::time::Span;
 
 /// One Whisper token with its own timing. Whisper glues digits into tokens such as
