@@ -15,7 +15,7 @@ use hushline::detect::{ChannelWord, Detections, Detector, Rules};
 use hushline::time::Span;
 use serde::Deserialize;
 
-use detect_support::{word_at, WORD_GAP};
+use detect_support::{speech_span, word_at, WORD_GAP};
 
 #[derive(Deserialize)]
 struct File {
@@ -146,29 +146,10 @@ struct Tally {
     extra: usize,
 }
 
-/// The span of a mark's words, less the share of punctuation before the first and
-/// after the last (Whisper's "6467." has no audio for the full stop).
 fn cover(p: &Parsed, m: &Mark) -> Span {
     let first = &p.words[m.words[0]].word;
     let last = &p.words[*m.words.last().expect("a marked item has words")].word;
-    let share = |w: &hushline::asr::Word, punct: usize| {
-        (w.span.len() * punct as u64).div_ceil(w.text.chars().count().max(1) as u64)
-    };
-    let lead = first
-        .text
-        .chars()
-        .take_while(|c| !c.is_alphanumeric())
-        .count();
-    let trail = last
-        .text
-        .chars()
-        .rev()
-        .take_while(|c| !c.is_alphanumeric())
-        .count();
-    Span::new(
-        first.span.start + share(first, lead),
-        last.span.end - share(last, trail),
-    )
+    speech_span(first, last)
 }
 
 fn check(case: &Case, det: &Detector, tally: &mut Tally) -> Vec<String> {

@@ -85,36 +85,47 @@ impl Out<'_> {
     }
 
     fn last_real(&self) -> Option<&Piece> {
-        self.pieces.iter().rev().find(|p| p.kind != PieceKind::Sep)
+        self.pieces
+            .iter()
+            .rev()
+            .find(|p| !matches!(p.kind, PieceKind::Sep | PieceKind::Filler))
     }
 }
 
-/// Reads a value 0..=99 spoken after "hundred"/"thousand" at `i` (an optional "and" first).
-/// Returns the two digits with the lexeme each came from, and the next index.
-fn below_hundred(
-    lx: &Lexicon,
-    lexes: &[Lex],
-    mut i: usize,
-) -> Option<([(u8, usize); 2], usize, Option<usize>)> {
+/// A value 0..=99 spoken after "hundred" or "thousand".
+struct BelowHundred {
+    /// The two digits, each with the lexeme it came from.
+    digits: [(u8, usize); 2],
+    /// The lexeme after the value.
+    next: usize,
+    /// Where an "and" before the value was.
+    and_at: Option<usize>,
+}
+
+/// Reads a value 0..=99 spoken at `i`, an optional "and" first.
+fn below_hundred(lx: &Lexicon, lexes: &[Lex], mut i: usize) -> Option<BelowHundred> {
     let mut and_at = None;
     if lexes.get(i).is_some_and(|l| l.text == "and") {
         and_at = Some(i);
         i += 1;
     }
     let l = lexes.get(i)?;
-    if let Some(t) = lx.teens.get(&l.text) {
-        return Some(([(t[0], i), (t[1], i)], i + 1, and_at));
-    }
-    if let Some(t) = lx.tens.get(&l.text) {
-        if let Some(u) = unit_word(lx, lexes.get(i + 1)) {
-            return Some(([(*t, i), (u, i + 1)], i + 2, and_at));
+    let (digits, next) = if let Some(t) = lx.teens.get(&l.text) {
+        ([(t[0], i), (t[1], i)], i + 1)
+    } else if let Some(&t) = lx.tens.get(&l.text) {
+        match unit_word(lx, lexes.get(i + 1)) {
+            Some(u) => ([(t, i), (u, i + 1)], i + 2),
+            None => ([(t, i), (b'0', i)], i + 1),
         }
-        return Some(([(*t, i), (b'0', i)], i + 1, and_at));
-    }
-    if let Some(u) = unit_word(lx, Some(l)) {
-        return Some(([(b'0', i), (u, i)], i + 1, and_at));
-    }
-    None
+    } else {
+        let u = unit_word(lx, Some(l))?;
+        ([(b'0', i), (u, i)], i + 1)
+    };
+    Some(BelowHundred {
+        digits,
+        next,
+        and_at,
+    })
 }
 
 /// A non-zero digit spoken as an alphabetic word and not a homophone ("one".."nine").
@@ -174,19 +185,14 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
                 out.digit(d, false, i, l.span);
                 let h = i + 1;
                 match below_hundred(lx, lexes, h + 1) {
-                    Some((ds, next_i, and_at)) => {
-                        if let Some(a) = and_at {
+                    Some(v) => {
+                        if let Some(a) = v.and_at {
                             out.push(PieceKind::Filler, (a, a), lexes[a].span);
                         }
-                        for (k, (dd, from)) in ds.iter().enumerate() {
-                            let span = if *from == h {
-                                part(lexes[h].span, k as u64, 2)
-                            } else {
-                                lexes[*from].span
-                            };
-                            out.digit(*dd, false, *from, span);
+                        for (dd, from) in v.digits {
+                            out.digit(dd, false, from, lexes[from].span);
                         }
-                        i = next_i;
+                        i = v.next;
                     }
                     None => {
                         out.digits_from(b"00", h);
@@ -199,15 +205,15 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
                 out.digit(d, false, i, l.span);
                 let t = i + 1;
                 match below_hundred(lx, lexes, t + 1) {
-                    Some((ds, next_i, and_at)) => {
+                    Some(v) => {
                         out.digit(b'0', false, t, lexes[t].span);
-                        if let Some(a) = and_at {
+                        if let Some(a) = v.and_at {
                             out.push(PieceKind::Filler, (a, a), lexes[a].span);
                         }
-                        for (dd, from) in ds {
+                        for (dd, from) in v.digits {
                             out.digit(dd, false, from, lexes[from].span);
                         }
-                        i = next_i;
+                        i = v.next;
                     }
                     None => {
                         out.digits_from(b"000", t);

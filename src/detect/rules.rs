@@ -171,8 +171,16 @@ impl Rules {
         if !(t.context_before_s.is_finite() && t.context_before_s >= 0.0) {
             return bad("thresholds.context_before_s must be a non-negative number of seconds");
         }
-        if t.long_run_min_digits < 4 || t.payment_min_digits < 4 || t.id_context_min_digits < 1 {
-            return bad("thresholds: digit-count minimums below 4 (1 for id context) would redact nearly every number");
+        for (name, value, min) in [
+            ("long_run_min_digits", t.long_run_min_digits, 4),
+            ("payment_min_digits", t.payment_min_digits, 4),
+            ("id_context_min_digits", t.id_context_min_digits, 1),
+        ] {
+            if value < min {
+                return Err(DetectError::InvalidRule(format!(
+                    "thresholds.{name} must be at least {min}; lower would redact nearly every number"
+                )));
+            }
         }
         for key in self.lang.keys() {
             key.parse::<Language>().map_err(|_| {

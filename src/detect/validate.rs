@@ -168,7 +168,8 @@ mod tests {
     fn gb11643() {
         assert!(is_cn_id(b"11010519491231002X"));
         assert!(is_cn_id(b"11010519491231002x"));
-        assert!(is_cn_id(b"440524188001010014"));
+        assert!(is_cn_id(b"310104198506124175"));
+        assert!(!is_cn_id(b"440524188001010014")); // born 1880: outside 1900-2099
         assert!(!is_cn_id(b"110105194912310021")); // wrong check char
                                                    // Valid checksum but impossible date (Feb 30).
         let mut id = b"11010519490230001".to_vec();

@@ -69,3 +69,26 @@ pub fn word_at(channel: u16, text: &str, start: f64, with_tokens: bool) -> (Chan
 
 /// Gap between words of one speaker, seconds.
 pub const WORD_GAP: f64 = 0.12;
+
+/// The span of `words` (in time order) less the share of punctuation before the first and
+/// after the last: Whisper's "6467." has no audio for the full stop.
+pub fn speech_span(first: &Word, last: &Word) -> Span {
+    let share = |w: &Word, punct: usize| {
+        (w.span.len() * punct as u64).div_ceil(w.text.chars().count().max(1) as u64)
+    };
+    let lead = first
+        .text
+        .chars()
+        .take_while(|c| !c.is_alphanumeric())
+        .count();
+    let trail = last
+        .text
+        .chars()
+        .rev()
+        .take_while(|c| !c.is_alphanumeric())
+        .count();
+    Span::new(
+        first.span.start + share(first, lead),
+        last.span.end - share(last, trail),
+    )
+}
