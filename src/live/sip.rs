@@ -263,34 +263,37 @@ impl Head {
         }
     }
 
-    /// The request this head starts, with `body` attached and the mandatory headers
-    /// checked. Responses are returned as they are.
-    pub fn into_message(self, body: Vec<u8>) -> Result<Message, SipParseError> {
+    /// Checks that a request head has the headers every request needs (RFC 3261 §8.1.1).
+    fn check(&self) -> Result<(), SipParseError> {
+        let Start::Request { method, .. } = &self.start else {
+            return Ok(());
+        };
+        for name in ["via", "from", "to", "call-id"] {
+            if self.headers.get(name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(SipParseError::Missing(name_static(name)));
+            }
+        }
+        match self.headers.get("cseq").and_then(parse_cseq) {
+            Some(c) if &c.method == method => Ok(()),
+            _ => Err(SipParseError::Missing("CSeq")),
+        }
+    }
+
+    /// The message this head starts, with `body` attached; requests must pass `check`.
+    fn into_message(self, body: Vec<u8>) -> Message {
         match self.start {
-            Start::Response { code, reason } => Ok(Message::Response(Response {
+            Start::Response { code, reason } => Message::Response(Response {
                 code,
                 reason,
                 headers: self.headers,
                 body,
-            })),
-            Start::Request { method, uri } => {
-                let req = Request {
-                    method,
-                    uri,
-                    headers: self.headers,
-                    body,
-                };
-                for name in ["via", "from", "to", "call-id"] {
-                    if req.headers.get(name).is_none_or(|v| v.trim().is_empty()) {
-                        return Err(SipParseError::Missing(name_static(name)));
-                    }
-                }
-                match req.cseq() {
-                    Some(c) if c.method == req.method => {}
-                    _ => return Err(SipParseError::Missing("CSeq")),
-                }
-                Ok(Message::Request(req))
-            }
+            }),
+            Start::Request { method, uri } => Message::Request(Request {
+                method,
+                uri,
+                headers: self.headers,
+                body,
+            }),
         }
     }
 
@@ -346,8 +349,10 @@ pub fn parse_datagram(buf: &[u8]) -> Parsed {
             Some(head),
         ));
     }
-    let body = rest[..want].to_vec();
-    head.into_message(body).map_err(|e| (e, None))
+    if let Err(e) = head.check() {
+        return Err((e, Some(head)));
+    }
+    Ok(head.into_message(rest[..want].to_vec()))
 }
 
 fn trim_leading_crlf(buf: &[u8]) -> &[u8] {
@@ -390,8 +395,10 @@ pub fn parse_stream(buf: &[u8]) -> Result<StreamFrame, SipParseError> {
     if buf.len() < end + want {
         return Ok(StreamFrame::Incomplete);
     }
-    let body = buf[end..end + want].to_vec();
-    let parsed = head.into_message(body).map_err(|e| (e, None));
+    let parsed = match head.check() {
+        Ok(()) => Ok(head.into_message(buf[end..end + want].to_vec())),
+        Err(e) => Err((e, Some(head))),
+    };
     Ok(StreamFrame::Message(parsed, end + want))
 }
 
@@ -565,7 +572,7 @@ mod tests {
         let no_cseq = INVITE.replace("CSeq: 1 INVITE\r\n", "");
         assert!(matches!(
             parse_datagram(no_cseq.as_bytes()),
-            Err((SipParseError::Missing("CSeq"), None))
+            Err((SipParseError::Missing("CSeq"), Some(_)))
         ));
         assert!(matches!(
             parse_datagram(b"HELLO\r\n\r\n"),
