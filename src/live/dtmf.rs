@@ -91,7 +91,10 @@ mod tests {
         let mut d = DtmfDecoder::default();
         assert!(d.push(800, &block(5, false, 160)).is_empty());
         assert!(d.push(800, &block(5, false, 320)).is_empty());
-        assert_eq!(d.push(800, &block(5, true, 800)), [('5', Span::new(800, 1600))]);
+        assert_eq!(
+            d.push(800, &block(5, true, 800)),
+            [('5', Span::new(800, 1600))]
+        );
         assert!(d.push(800, &block(5, true, 800)).is_empty());
         assert!(d.push(800, &block(5, true, 800)).is_empty());
         assert_eq!(d.finish(), None);
@@ -101,7 +104,10 @@ mod tests {
     fn lost_end_packets_are_closed_by_the_next_event_or_the_stream_end() {
         let mut d = DtmfDecoder::default();
         d.push(0, &block(11, false, 400));
-        assert_eq!(d.push(2000, &block(10, false, 160)), [('#', Span::new(0, 400))]);
+        assert_eq!(
+            d.push(2000, &block(10, false, 160)),
+            [('#', Span::new(0, 400))]
+        );
         assert_eq!(d.finish(), Some(('*', Span::new(2000, 2160))));
     }
 
@@ -109,7 +115,10 @@ mod tests {
     fn same_digit_twice_in_a_row_is_two_digits() {
         let mut d = DtmfDecoder::default();
         assert_eq!(d.push(0, &block(1, true, 800)).len(), 1);
-        assert_eq!(d.push(1600, &block(1, true, 800)), [('1', Span::new(1600, 2400))]);
+        assert_eq!(
+            d.push(1600, &block(1, true, 800)),
+            [('1', Span::new(1600, 2400))]
+        );
     }
 
     #[test]

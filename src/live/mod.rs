@@ -112,7 +112,10 @@ pub enum CallEvent {
         participants: Vec<Participant>,
         streams: Vec<StreamInfo>,
     },
-    Ended { call_id: String, reason: EndReason },
+    Ended {
+        call_id: String,
+        reason: EndReason,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

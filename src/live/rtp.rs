@@ -160,7 +160,11 @@ impl JitterBuffer {
 
     /// When `poll` should next be called, if anything is held.
     pub fn deadline(&self) -> Option<Instant> {
-        self.held.values().map(|(_, t)| *t).min().map(|t| t + self.cfg.max_delay)
+        self.held
+            .values()
+            .map(|(_, t)| *t)
+            .min()
+            .map(|t| t + self.cfg.max_delay)
     }
 
     pub fn push(&mut self, pkt: RtpPacket, now: Instant) -> Vec<Frame> {
@@ -241,10 +245,7 @@ impl JitterBuffer {
 
     fn release_ready(&mut self) -> Vec<Frame> {
         let mut out = Vec::new();
-        loop {
-            let Some((&first, _)) = self.held.first_key_value() else {
-                break;
-            };
+        while let Some((&first, _)) = self.held.first_key_value() {
             if Some(first) != self.next && self.held.len() <= self.cfg.max_packets {
                 break;
             }
@@ -294,8 +295,16 @@ impl JitterBuffer {
         let is_event = Some(pkt.pt) == self.event_pt;
         let pos = match self.map(pkt.ts) {
             // An event's timestamp is its start, up to ~8 s (u16 duration) back.
-            Some(p) if is_event && p + 0xFFFF >= self.audio_end && p <= expected + self.cfg.max_gap => p,
-            Some(p) if !is_event && p >= self.audio_end && p <= self.audio_end + self.cfg.max_gap => p,
+            Some(p)
+                if is_event && p + 0xFFFF >= self.audio_end && p <= expected + self.cfg.max_gap =>
+            {
+                p
+            }
+            Some(p)
+                if !is_event && p >= self.audio_end && p <= self.audio_end + self.cfg.max_gap =>
+            {
+                p
+            }
             _ => {
                 self.anchor = Some((pkt.ts, expected));
                 expected
@@ -321,7 +330,14 @@ mod tests {
     use super::*;
 
     fn pkt(seq: u16, ts: u32, ssrc: u32) -> RtpPacket {
-        RtpPacket { seq, ts, ssrc, pt: 0, marker: false, payload: vec![0xFF; 160] }
+        RtpPacket {
+            seq,
+            ts,
+            ssrc,
+            pt: 0,
+            marker: false,
+            payload: vec![0xFF; 160],
+        }
     }
 
     fn jb() -> JitterBuffer {
@@ -344,7 +360,14 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_rejections() {
-        let p = RtpPacket { seq: 7, ts: 9, ssrc: 3, pt: 8, marker: true, payload: vec![1, 2, 3] };
+        let p = RtpPacket {
+            seq: 7,
+            ts: 9,
+            ssrc: 3,
+            pt: 8,
+            marker: true,
+            payload: vec![1, 2, 3],
+        };
         assert_eq!(RtpPacket::parse(&p.to_bytes()), Ok(p.clone()));
         assert_eq!(RtpPacket::parse(&[0x80; 5]), Err(RtpError::Short));
         assert_eq!(RtpPacket::parse(&[0x40; 20]), Err(RtpError::Version));
@@ -364,14 +387,26 @@ mod tests {
     fn reorders_and_drops_duplicates() {
         let mut j = jb();
         let order = [0u16, 2, 1, 1, 3, 5, 4, 0, 6];
-        let out = run(&mut j, order.iter().map(|&s| pkt(1000 + s, 160 * s as u32, 1)).collect());
+        let out = run(
+            &mut j,
+            order
+                .iter()
+                .map(|&s| pkt(1000 + s, 160 * s as u32, 1))
+                .collect(),
+        );
         assert_eq!(positions(&out), (0..7).map(|i| i * 160).collect::<Vec<_>>());
     }
 
     #[test]
     fn loss_leaves_a_gap_of_the_lost_duration() {
         let mut j = jb();
-        let out = run(&mut j, [0u16, 1, 4, 5].iter().map(|&s| pkt(s, 160 * s as u32, 1)).collect());
+        let out = run(
+            &mut j,
+            [0u16, 1, 4, 5]
+                .iter()
+                .map(|&s| pkt(s, 160 * s as u32, 1))
+                .collect(),
+        );
         assert_eq!(positions(&out), [0, 160, 640, 800]);
         assert_eq!(j.audio_end(), 960);
     }
@@ -381,7 +416,10 @@ mod tests {
         let mut j = jb();
         let t0 = Instant::now();
         assert_eq!(j.push(pkt(0, 0, 1), t0).len(), 1);
-        assert!(j.push(pkt(2, 320, 1), t0).is_empty(), "held for the missing 1");
+        assert!(
+            j.push(pkt(2, 320, 1), t0).is_empty(),
+            "held for the missing 1"
+        );
         assert!(j.poll(t0 + Duration::from_millis(50)).is_empty());
         assert_eq!(positions(&j.poll(t0 + Duration::from_millis(200))), [320]);
         // Too many held packets also forces release.
@@ -398,7 +436,13 @@ mod tests {
     fn sequence_and_timestamp_wrap() {
         let mut j = jb();
         let pkts = (0..6u16)
-            .map(|i| pkt(65533u16.wrapping_add(i), (u32::MAX - 320).wrapping_add(160 * i as u32), 1))
+            .map(|i| {
+                pkt(
+                    65533u16.wrapping_add(i),
+                    (u32::MAX - 320).wrapping_add(160 * i as u32),
+                    1,
+                )
+            })
             .collect();
         let out = run(&mut j, pkts);
         assert_eq!(positions(&out), (0..6).map(|i| i * 160).collect::<Vec<_>>());
@@ -434,7 +478,7 @@ mod tests {
             pkt(1, 160, 1),
             pkt(2, 3_000_000, 1), // jump ahead
             pkt(3, 3_000_160, 1),
-            pkt(4, 50, 1), // jump back
+            pkt(4, 50, 1),  // jump back
             pkt(6, 370, 1), // one lost after the jump
         ];
         let out = run(&mut j, pkts);
@@ -451,7 +495,9 @@ mod tests {
     #[test]
     fn sequence_restart_far_behind_is_followed() {
         let mut j = jb();
-        let mut pkts: Vec<_> = (0..3u16).map(|s| pkt(20_000 + s, 160 * s as u32, 1)).collect();
+        let mut pkts: Vec<_> = (0..3u16)
+            .map(|s| pkt(20_000 + s, 160 * s as u32, 1))
+            .collect();
         pkts.extend((0..3u16).map(|s| pkt(10 + s, 480 + 160 * s as u32, 1)));
         let out = run(&mut j, pkts);
         // The first packet after the restart is taken as stale; the rest follow.
@@ -461,8 +507,21 @@ mod tests {
     #[test]
     fn events_keep_their_start_time() {
         let mut j = jb();
-        let ev = |seq: u16, ts: u32| RtpPacket { pt: 101, payload: vec![1, 0, 0, 160], ..pkt(seq, ts, 1) };
-        let out = run(&mut j, vec![pkt(0, 0, 1), ev(1, 160), ev(2, 160), ev(3, 160), pkt(4, 640, 1)]);
+        let ev = |seq: u16, ts: u32| RtpPacket {
+            pt: 101,
+            payload: vec![1, 0, 0, 160],
+            ..pkt(seq, ts, 1)
+        };
+        let out = run(
+            &mut j,
+            vec![
+                pkt(0, 0, 1),
+                ev(1, 160),
+                ev(2, 160),
+                ev(3, 160),
+                pkt(4, 640, 1),
+            ],
+        );
         assert_eq!(positions(&out), [0, 160, 160, 160, 640]);
     }
 }

@@ -92,8 +92,12 @@ impl OfferedMedia {
         let mut event_pt = None;
         for pt in pts {
             match self.encoding(pt) {
-                Some((n, 8000)) if n == "pcmu" && codec.is_none() => codec = Some((Codec::Pcmu, pt)),
-                Some((n, 8000)) if n == "pcma" && codec.is_none() => codec = Some((Codec::Pcma, pt)),
+                Some((n, 8000)) if n == "pcmu" && codec.is_none() => {
+                    codec = Some((Codec::Pcmu, pt))
+                }
+                Some((n, 8000)) if n == "pcma" && codec.is_none() => {
+                    codec = Some((Codec::Pcma, pt))
+                }
                 Some((n, 8000)) if n == "telephone-event" && event_pt.is_none() => {
                     event_pt = Some(pt)
                 }
@@ -180,7 +184,9 @@ fn parse_media(v: &str) -> Option<OfferedMedia> {
     let formats: Vec<String> = it.map(str::to_string).collect();
     if formats.is_empty()
         || !kind.bytes().all(|c| c.is_ascii_alphanumeric())
-        || !proto.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'/')
+        || !proto
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'/')
     {
         return None;
     }
@@ -239,9 +245,17 @@ pub fn write_answer(ip: IpAddr, session_id: u64, version: u64, lines: &[AnswerLi
                 if let Some(te) = sel.event_pt {
                     let _ = write!(s, " {te}");
                 }
-                let _ = write!(s, "\r\na=rtpmap:{} {}/8000\r\n", sel.audio_pt, sel.codec.name());
+                let _ = write!(
+                    s,
+                    "\r\na=rtpmap:{} {}/8000\r\n",
+                    sel.audio_pt,
+                    sel.codec.name()
+                );
                 if let Some(te) = sel.event_pt {
-                    let _ = write!(s, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n");
+                    let _ = write!(
+                        s,
+                        "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
+                    );
                 }
                 s.push_str("a=ptime:20\r\n");
                 if let Some(label) = &m.label {
@@ -275,14 +289,20 @@ mod tests {
         assert_eq!(m.len(), 4);
         assert_eq!(m[0].label.as_deref(), Some("0"));
         let s0 = m[0].select().unwrap();
-        assert_eq!((s0.codec, s0.audio_pt, s0.event_pt), (Codec::Pcma, 8, Some(101)));
+        assert_eq!(
+            (s0.codec, s0.audio_pt, s0.event_pt),
+            (Codec::Pcma, 8, Some(101))
+        );
         assert_eq!(m[1].select().unwrap().codec, Codec::Pcmu);
         assert!(m[2].select().is_none(), "G.729 only");
         assert!(m[3].select().is_none(), "video");
         let lines: Vec<AnswerLine> = m
             .iter()
             .enumerate()
-            .map(|(i, o)| AnswerLine { offered: o, accepted: o.select().map(|s| (30000 + 2 * i as u16, s)) })
+            .map(|(i, o)| AnswerLine {
+                offered: o,
+                accepted: o.select().map(|s| (30000 + 2 * i as u16, s)),
+            })
             .collect();
         let a = write_answer("127.0.0.1".parse().unwrap(), 7, 1, &lines);
         let back = parse_offer(&a).unwrap();
@@ -309,8 +329,14 @@ mod tests {
         assert_eq!(parse_offer(cut), Err(SdpError::Media(10)));
         assert_eq!(parse_offer("v=0\r\ns=-\r\n"), Err(SdpError::NoMedia));
         assert_eq!(parse_offer("o=x\r\n"), Err(SdpError::Version));
-        assert!(matches!(parse_offer("v=0\r\nm=audio 1 RTP/AVP 0\r\na=rtpmap:x\r\n"), Err(SdpError::RtpMap(3))));
-        assert!(matches!(parse_offer("v=0\r\nbogus\r\n"), Err(SdpError::Line(2))));
+        assert!(matches!(
+            parse_offer("v=0\r\nm=audio 1 RTP/AVP 0\r\na=rtpmap:x\r\n"),
+            Err(SdpError::RtpMap(3))
+        ));
+        assert!(matches!(
+            parse_offer("v=0\r\nbogus\r\n"),
+            Err(SdpError::Line(2))
+        ));
     }
 
     proptest! {

@@ -25,7 +25,8 @@ use super::stream::{Output, StreamDecoder};
 use super::{CallEvent, EndReason, LiveError, Participant, ServerConfig, StreamInfo};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
-const ACCEPT: &str = "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
+const ACCEPT: &str =
+    "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
 const MAX_TCP_CONNECTIONS: usize = 1024;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
@@ -54,13 +55,26 @@ impl Server {
         if lo == 0 || lo > hi {
             return Err(LiveError::PortRange(format!("{lo}-{hi}")));
         }
-        let bind_err = |transport, addr, source| LiveError::Bind { transport, addr, source };
+        let bind_err = |transport, addr, source| LiveError::Bind {
+            transport,
+            addr,
+            source,
+        };
         let udp = UdpSocket::bind(cfg.sip_addr)
             .await
             .map_err(|e| bind_err("UDP", cfg.sip_addr, e))?;
-        let local = udp.local_addr().map_err(|e| bind_err("UDP", cfg.sip_addr, e))?;
-        let tcp = TcpListener::bind(local).await.map_err(|e| bind_err("TCP", local, e))?;
-        Ok(Server { cfg, udp: Arc::new(udp), tcp, local })
+        let local = udp
+            .local_addr()
+            .map_err(|e| bind_err("UDP", cfg.sip_addr, e))?;
+        let tcp = TcpListener::bind(local)
+            .await
+            .map_err(|e| bind_err("TCP", local, e))?;
+        Ok(Server {
+            cfg,
+            udp: Arc::new(udp),
+            tcp,
+            local,
+        })
     }
 
     /// The SIP address actually bound (UDP and TCP share it).
@@ -134,7 +148,11 @@ impl Shared {
     /// Binds an RTP socket on the next free even port of the range.
     fn allocate_port(&self) -> Option<UdpSocket> {
         let (lo, hi) = self.cfg.rtp_ports;
-        let (first, step) = if hi - lo >= 1 { (lo + lo % 2, 2) } else { (lo, 1) };
+        let (first, step) = if hi - lo >= 1 {
+            (lo + lo % 2, 2)
+        } else {
+            (lo, 1)
+        };
         let count = (hi.saturating_sub(first) / step + 1) as usize;
         let mut cursor = self.port_cursor.lock().unwrap_or_else(|e| e.into_inner());
         for i in 0..count {
@@ -228,7 +246,11 @@ fn local_ip_for(bound: IpAddr, peer: SocketAddr) -> IpAddr {
     if !bound.is_unspecified() {
         return bound;
     }
-    let any: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let any: SocketAddr = if peer.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
     std::net::UdpSocket::bind(any)
         .and_then(|s| s.connect(peer).and_then(|_| s.local_addr()))
         .map(|a| a.ip())
@@ -249,7 +271,14 @@ async fn udp_loop(shared: Arc<Shared>, udp: Arc<UdpSocket>) -> std::io::Result<(
         };
         let reply = Reply::Udp(udp.clone(), peer);
         let local_ip = local_ip_for(bound.ip(), peer);
-        on_parsed(&shared, sip::parse_datagram(&buf[..n]), reply, local_ip, bound.port()).await;
+        on_parsed(
+            &shared,
+            sip::parse_datagram(&buf[..n]),
+            reply,
+            local_ip,
+            bound.port(),
+        )
+        .await;
     }
 }
 
@@ -276,7 +305,9 @@ async fn tcp_loop(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 async fn tcp_conn(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let Ok(local) = stream.local_addr() else { return };
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
     let writer = tokio::spawn(async move {
@@ -320,7 +351,13 @@ async fn tcp_conn(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = writer.await;
 }
 
-async fn on_parsed(shared: &Arc<Shared>, parsed: sip::Parsed, reply: Reply, local_ip: IpAddr, sip_port: u16) {
+async fn on_parsed(
+    shared: &Arc<Shared>,
+    parsed: sip::Parsed,
+    reply: Reply,
+    local_ip: IpAddr,
+    sip_port: u16,
+) {
     match parsed {
         Ok(Message::Request(req)) => handle_request(shared, req, reply, local_ip, sip_port).await,
         Ok(Message::Response(_)) => {} // we send no requests that expect answers
@@ -329,16 +366,36 @@ async fn on_parsed(shared: &Arc<Shared>, parsed: sip::Parsed, reply: Reply, loca
             match req {
                 Some(r) if r.method != "ACK" => {
                     let warn = [("Warning", format!("399 hushline \"{e}\""))];
-                    reply.send(sip::response(&r, 400, "Bad Request", None, reply.peer(), &warn, None)).await;
+                    reply
+                        .send(sip::response(
+                            &r,
+                            400,
+                            "Bad Request",
+                            None,
+                            reply.peer(),
+                            &warn,
+                            None,
+                        ))
+                        .await;
                 }
-                _ => tracing::debug!(peer = %reply.peer(), error = %e, "dropped unparseable SIP message"),
+                _ => {
+                    tracing::debug!(peer = %reply.peer(), error = %e, "dropped unparseable SIP message")
+                }
             }
         }
     }
 }
 
-async fn handle_request(shared: &Arc<Shared>, req: Request, reply: Reply, local_ip: IpAddr, sip_port: u16) {
-    let simple = |code, reason, extra: &[(&str, String)]| sip::response(&req, code, reason, None, reply.peer(), extra, None);
+async fn handle_request(
+    shared: &Arc<Shared>,
+    req: Request,
+    reply: Reply,
+    local_ip: IpAddr,
+    sip_port: u16,
+) {
+    let simple = |code, reason, extra: &[(&str, String)]| {
+        sip::response(&req, code, reason, None, reply.peer(), extra, None)
+    };
     match req.method.as_str() {
         "INVITE" => handle_invite(shared, req, reply, local_ip, sip_port).await,
         "ACK" => {
@@ -363,10 +420,20 @@ async fn handle_request(shared: &Arc<Shared>, req: Request, reply: Reply, local_
                 let mut calls = shared.lock_calls();
                 let id = req.call_id().unwrap_or("");
                 match calls.get(id) {
-                    Some(c) if !c.answered && Some(c.invite_cseq) == req.cseq().map(|s| s.number) => {
+                    Some(c)
+                        if !c.answered && Some(c.invite_cseq) == req.cseq().map(|s| s.number) =>
+                    {
                         let c = calls.remove(id).expect("present");
                         let _ = c.ctrl.send(Ctrl::End(EndReason::Cancel));
-                        let t = sip::response(&c.invite, 487, "Request Terminated", Some(&c.local_tag), reply.peer(), &[], None);
+                        let t = sip::response(
+                            &c.invite,
+                            487,
+                            "Request Terminated",
+                            Some(&c.local_tag),
+                            reply.peer(),
+                            &[],
+                            None,
+                        );
                         (simple(200, "OK", &[]), Some(t))
                     }
                     // Already answered: the CANCEL has no effect (RFC 3261 §9.2).
@@ -387,7 +454,15 @@ async fn handle_request(shared: &Arc<Shared>, req: Request, reply: Reply, local_
             ];
             reply.send(simple(200, "OK", &extra)).await;
         }
-        _ => reply.send(simple(501, "Not Implemented", &[("Allow", ALLOW.to_string())])).await,
+        _ => {
+            reply
+                .send(simple(
+                    501,
+                    "Not Implemented",
+                    &[("Allow", ALLOW.to_string())],
+                ))
+                .await
+        }
     }
 }
 
@@ -399,7 +474,11 @@ struct Accepted {
 }
 
 fn read_offer(req: &Request) -> Result<Accepted, (u16, &'static str, String)> {
-    let unsupported: Vec<String> = req.required().into_iter().filter(|t| t != "siprec").collect();
+    let unsupported: Vec<String> = req
+        .required()
+        .into_iter()
+        .filter(|t| t != "siprec")
+        .collect();
     if !unsupported.is_empty() {
         return Err((420, "Bad Extension", unsupported.join(", ")));
     }
@@ -408,16 +487,32 @@ fn read_offer(req: &Request) -> Result<Accepted, (u16, &'static str, String)> {
         BodyError::Empty => (488, "Not Acceptable Here", e.to_string()),
         _ => (400, "Bad Request", e.to_string()),
     })?;
-    let offer = sdp::parse_offer(&body.sdp).map_err(|e| (488, "Not Acceptable Here", e.to_string()))?;
+    let offer =
+        sdp::parse_offer(&body.sdp).map_err(|e| (488, "Not Acceptable Here", e.to_string()))?;
     let selected: Vec<Option<Selected>> = offer.iter().map(|m| m.select()).collect();
     if selected.iter().all(Option::is_none) {
-        return Err((488, "Not Acceptable Here", "no RTP/AVP audio stream with PCMU or PCMA offered".into()));
+        return Err((
+            488,
+            "Not Acceptable Here",
+            "no RTP/AVP audio stream with PCMU or PCMA offered".into(),
+        ));
     }
-    Ok(Accepted { offer, selected, metadata: body.metadata })
+    Ok(Accepted {
+        offer,
+        selected,
+        metadata: body.metadata,
+    })
 }
 
-fn refusal(req: &Request, peer: SocketAddr, (code, reason, why): (u16, &'static str, String)) -> Vec<u8> {
-    let mut extra = vec![("Warning", format!("399 hushline \"{}\"", why.replace('"', "'")))];
+fn refusal(
+    req: &Request,
+    peer: SocketAddr,
+    (code, reason, why): (u16, &'static str, String),
+) -> Vec<u8> {
+    let mut extra = vec![(
+        "Warning",
+        format!("399 hushline \"{}\"", why.replace('"', "'")),
+    )];
     match code {
         420 => extra.push(("Unsupported", why)),
         415 => extra.push(("Accept", ACCEPT.to_string())),
@@ -437,13 +532,26 @@ fn stream_infos(acc: &Accepted, ports: &[u16]) -> (Vec<StreamInfo>, Vec<Selected
             .as_ref()
             .and_then(|md| md.sender_of(m.label.as_deref(), index))
             .cloned();
-        infos.push(StreamInfo { index, label: m.label.clone(), codec: s.codec, rtp_port: ports[index], participant });
+        infos.push(StreamInfo {
+            index,
+            label: m.label.clone(),
+            codec: s.codec,
+            rtp_port: ports[index],
+            participant,
+        });
         sels.push(*s);
     }
     (infos, sels)
 }
 
-fn answer_response(req: &Request, call: &Call, acc: &Accepted, local_ip: IpAddr, sip_port: u16, reply: &Reply) -> Vec<u8> {
+fn answer_response(
+    req: &Request,
+    call: &Call,
+    acc: &Accepted,
+    local_ip: IpAddr,
+    sip_port: u16,
+    reply: &Reply,
+) -> Vec<u8> {
     let mut k = 0;
     let lines: Vec<AnswerLine> = acc
         .offer
@@ -458,12 +566,34 @@ fn answer_response(req: &Request, call: &Call, acc: &Accepted, local_ip: IpAddr,
         })
         .collect();
     let body = sdp::write_answer(local_ip, call.session_id, call.sdp_version, &lines);
-    let contact = format!("<sip:hushline@{};transport={}>", SocketAddr::new(local_ip, sip_port), reply.transport());
-    let extra = [("Contact", contact), ("Allow", ALLOW.to_string()), ("Supported", "siprec".to_string())];
-    sip::response(req, 200, "OK", Some(&call.local_tag), reply.peer(), &extra, Some(("application/sdp", body.as_bytes())))
+    let contact = format!(
+        "<sip:hushline@{};transport={}>",
+        SocketAddr::new(local_ip, sip_port),
+        reply.transport()
+    );
+    let extra = [
+        ("Contact", contact),
+        ("Allow", ALLOW.to_string()),
+        ("Supported", "siprec".to_string()),
+    ];
+    sip::response(
+        req,
+        200,
+        "OK",
+        Some(&call.local_tag),
+        reply.peer(),
+        &extra,
+        Some(("application/sdp", body.as_bytes())),
+    )
 }
 
-async fn handle_invite(shared: &Arc<Shared>, req: Request, reply: Reply, local_ip: IpAddr, sip_port: u16) {
+async fn handle_invite(
+    shared: &Arc<Shared>,
+    req: Request,
+    reply: Reply,
+    local_ip: IpAddr,
+    sip_port: u16,
+) {
     let (Some(sip_call_id), Some(cseq)) = (req.call_id().map(str::to_string), req.cseq()) else {
         return;
     };
@@ -488,13 +618,42 @@ async fn handle_invite(shared: &Arc<Shared>, req: Request, reply: Reply, local_i
     match existing {
         Some(Existing::Resend(bytes)) => return reply.send(bytes).await,
         Some(Existing::Refuse(code, reason)) => {
-            return reply.send(sip::response(&req, code, reason, None, reply.peer(), &[], None)).await
+            return reply
+                .send(sip::response(
+                    &req,
+                    code,
+                    reason,
+                    None,
+                    reply.peer(),
+                    &[],
+                    None,
+                ))
+                .await
         }
-        Some(Existing::ReInvite) => return re_invite(shared, req, reply, local_ip, sip_port, sip_call_id, cseq.number).await,
+        Some(Existing::ReInvite) => {
+            return re_invite(
+                shared,
+                req,
+                reply,
+                local_ip,
+                sip_port,
+                sip_call_id,
+                cseq.number,
+            )
+            .await
+        }
         None => {}
     }
     if shared.closing.load(Ordering::SeqCst) {
-        let r = sip::response(&req, 503, "Service Unavailable", None, reply.peer(), &[], None);
+        let r = sip::response(
+            &req,
+            503,
+            "Service Unavailable",
+            None,
+            reply.peer(),
+            &[],
+            None,
+        );
         return reply.send(r).await;
     }
     let acc = match read_offer(&req) {
@@ -508,15 +667,34 @@ async fn handle_invite(shared: &Arc<Shared>, req: Request, reply: Reply, local_i
             None => {
                 tracing::warn!("RTP port range exhausted; refusing a call");
                 let extra = [("Retry-After", "5".to_string())];
-                let r = sip::response(&req, 503, "Service Unavailable", None, reply.peer(), &extra, None);
+                let r = sip::response(
+                    &req,
+                    503,
+                    "Service Unavailable",
+                    None,
+                    reply.peer(),
+                    &extra,
+                    None,
+                );
                 return reply.send(r).await;
             }
         }
     }
-    let ports: Vec<u16> = sockets.iter().map(|s| s.local_addr().map_or(0, |a| a.port())).collect();
+    let ports: Vec<u16> = sockets
+        .iter()
+        .map(|s| s.local_addr().map_or(0, |a| a.port()))
+        .collect();
     let (infos, sels) = stream_infos(&acc, &ports);
-    let participants = acc.metadata.as_ref().map(|m| m.participants.clone()).unwrap_or_default();
-    let id = format!("{}-{}", shared.instance, shared.next_call.fetch_add(1, Ordering::Relaxed));
+    let participants = acc
+        .metadata
+        .as_ref()
+        .map(|m| m.participants.clone())
+        .unwrap_or_default();
+    let id = format!(
+        "{}-{}",
+        shared.instance,
+        shared.next_call.fetch_add(1, Ordering::Relaxed)
+    );
     let (ctrl, ctrl_rx) = mpsc::unbounded_channel();
     let local_tag = random_hex(6);
     let trying = sip::response(&req, 100, "Trying", None, reply.peer(), &[], None);
@@ -539,7 +717,13 @@ async fn handle_invite(shared: &Arc<Shared>, req: Request, reply: Reply, local_i
     let ok = answer_response(&req, &call, &acc, local_ip, sip_port, &reply);
     tracing::info!(call = %id, streams = infos.len(), transport = reply.transport(), "call started");
     shared.live_calls.fetch_add(1, Ordering::SeqCst);
-    let task = CallTask::new(shared.clone(), id.clone(), sip_call_id.clone(), sels, sockets);
+    let task = CallTask::new(
+        shared.clone(),
+        id.clone(),
+        sip_call_id.clone(),
+        sels,
+        sockets,
+    );
     tokio::spawn(task.run(infos, participants, ctrl_rx));
     let delay = shared.cfg.answer_delay;
     if delay.is_zero() {
@@ -590,7 +774,9 @@ fn retransmit(shared: Arc<Shared>, reply: Reply, sip_call_id: String, id: String
             total += wait;
             wait = (wait * 2).min(T2);
             let bytes = match shared.lock_calls().get(&sip_call_id) {
-                Some(c) if c.id == id && c.invite_cseq == cseq && !c.acked => c.last_response.clone(),
+                Some(c) if c.id == id && c.invite_cseq == cseq && !c.acked => {
+                    c.last_response.clone()
+                }
                 _ => return,
             };
             reply.send(bytes).await;
@@ -612,13 +798,24 @@ async fn re_invite(
         Err(why) => return reply.send(refusal(&req, reply.peer(), why)).await,
     };
     let wanted = acc.selected.iter().flatten().count();
-    let have = shared.lock_calls().get(&sip_call_id).map_or(0, |c| c.ports.len());
+    let have = shared
+        .lock_calls()
+        .get(&sip_call_id)
+        .map_or(0, |c| c.ports.len());
     let mut new_sockets = Vec::new();
     for index in have..wanted {
         match shared.allocate_port() {
             Some(s) => new_sockets.push((index, s)),
             None => {
-                let r = sip::response(&req, 503, "Service Unavailable", None, reply.peer(), &[], None);
+                let r = sip::response(
+                    &req,
+                    503,
+                    "Service Unavailable",
+                    None,
+                    reply.peer(),
+                    &[],
+                    None,
+                );
                 return reply.send(r).await;
             }
         }
@@ -641,13 +838,30 @@ async fn re_invite(
             let ok = answer_response(&req, call, &acc, local_ip, sip_port, &reply);
             call.last_response = ok.clone();
             let (streams, selected) = stream_infos(&acc, &call.ports);
-            let participants = acc.metadata.as_ref().map(|m| m.participants.clone()).unwrap_or_default();
-            let _ = call.ctrl.send(Ctrl::Update { streams, selected, new_sockets, participants });
+            let participants = acc
+                .metadata
+                .as_ref()
+                .map(|m| m.participants.clone())
+                .unwrap_or_default();
+            let _ = call.ctrl.send(Ctrl::Update {
+                streams,
+                selected,
+                new_sockets,
+                participants,
+            });
             (ok, call.id.clone())
         })
     };
     let Some(ok) = updated else {
-        let r = sip::response(&req, 481, "Call/Transaction Does Not Exist", None, reply.peer(), &[], None);
+        let r = sip::response(
+            &req,
+            481,
+            "Call/Transaction Does Not Exist",
+            None,
+            reply.peer(),
+            &[],
+            None,
+        );
         return reply.send(r).await;
     };
     reply.send(ok.0).await;
@@ -666,9 +880,23 @@ struct CallTask {
 }
 
 impl CallTask {
-    fn new(shared: Arc<Shared>, id: String, sip_call_id: String, sels: Vec<Selected>, sockets: Vec<UdpSocket>) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        id: String,
+        sip_call_id: String,
+        sels: Vec<Selected>,
+        sockets: Vec<UdpSocket>,
+    ) -> Self {
         let (pkt_tx, pkt_rx) = mpsc::channel(512);
-        let mut t = CallTask { shared, id, sip_call_id, decoders: Vec::new(), readers: Vec::new(), pkt_tx, pkt_rx };
+        let mut t = CallTask {
+            shared,
+            id,
+            sip_call_id,
+            decoders: Vec::new(),
+            readers: Vec::new(),
+            pkt_tx,
+            pkt_rx,
+        };
         for (i, (sel, sock)) in sels.into_iter().zip(sockets).enumerate() {
             t.add_stream(i, sel, sock);
         }
@@ -679,7 +907,8 @@ impl CallTask {
         if index != self.decoders.len() {
             return;
         }
-        self.decoders.push(StreamDecoder::new(sel, self.shared.cfg.jitter));
+        self.decoders
+            .push(StreamDecoder::new(sel, self.shared.cfg.jitter));
         let tx = self.pkt_tx.clone();
         self.readers.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
@@ -699,18 +928,37 @@ impl CallTask {
     async fn emit(&self, stream: usize, outs: Vec<Output>) {
         for o in outs {
             let ev = match o {
-                Output::Audio { start, pcm } => CallEvent::Audio { call_id: self.id.clone(), stream, start, pcm },
-                Output::Digit { digit, span } => CallEvent::Digit { call_id: self.id.clone(), stream, digit, span },
+                Output::Audio { start, pcm } => CallEvent::Audio {
+                    call_id: self.id.clone(),
+                    stream,
+                    start,
+                    pcm,
+                },
+                Output::Digit { digit, span } => CallEvent::Digit {
+                    call_id: self.id.clone(),
+                    stream,
+                    digit,
+                    span,
+                },
             };
             let _ = self.shared.events.send(ev).await;
         }
     }
 
-    async fn run(mut self, streams: Vec<StreamInfo>, participants: Vec<Participant>, mut ctrl: mpsc::UnboundedReceiver<Ctrl>) {
+    async fn run(
+        mut self,
+        streams: Vec<StreamInfo>,
+        participants: Vec<Participant>,
+        mut ctrl: mpsc::UnboundedReceiver<Ctrl>,
+    ) {
         let _ = self
             .shared
             .events
-            .send(CallEvent::Started { call_id: self.id.clone(), streams, participants })
+            .send(CallEvent::Started {
+                call_id: self.id.clone(),
+                streams,
+                participants,
+            })
             .await;
         let inactivity = self.shared.cfg.inactivity;
         let mut last_activity = tokio::time::Instant::now();
@@ -765,7 +1013,14 @@ impl CallTask {
             self.emit(idx, outs).await;
         }
         tracing::info!(call = %self.id, reason = ?reason, "call ended");
-        let _ = self.shared.events.send(CallEvent::Ended { call_id: self.id.clone(), reason }).await;
+        let _ = self
+            .shared
+            .events
+            .send(CallEvent::Ended {
+                call_id: self.id.clone(),
+                reason,
+            })
+            .await;
         self.shared.live_calls.fetch_sub(1, Ordering::SeqCst);
         self.shared.call_done.notify_waiters();
     }

@@ -356,7 +356,10 @@ pub fn parse_datagram(buf: &[u8]) -> Parsed {
 }
 
 fn trim_leading_crlf(buf: &[u8]) -> &[u8] {
-    let n = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+    let n = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
     &buf[n..]
 }
 
@@ -474,7 +477,11 @@ fn complete_top_via(via: &str, peer: SocketAddr) -> String {
         .and_then(|p| p.split_whitespace().nth(1))
         .map(|h| {
             let h = h.trim_start_matches('[');
-            h.split(']').next().unwrap_or(h).rsplit_once(':').map_or(h, |(a, _)| a)
+            h.split(']')
+                .next()
+                .unwrap_or(h)
+                .rsplit_once(':')
+                .map_or(h, |(a, _)| a)
         })
         .unwrap_or("")
         .to_string();
@@ -549,10 +556,20 @@ mod tests {
     fn response_echoes_transaction_and_fills_via() {
         let r = req(INVITE.as_bytes());
         let peer: SocketAddr = "10.0.0.9:5999".parse().unwrap();
-        let out = response(&r, 200, "OK", Some("xyz"), peer, &[], Some(("application/sdp", b"v=0\r\n")));
+        let out = response(
+            &r,
+            200,
+            "OK",
+            Some("xyz"),
+            peer,
+            &[],
+            Some(("application/sdp", b"v=0\r\n")),
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("SIP/2.0 200 OK\r\n"));
-        assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1;rport=5999;received=10.0.0.9\r\n"));
+        assert!(text.contains(
+            "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1;rport=5999;received=10.0.0.9\r\n"
+        ));
         assert!(text.contains("To: <sip:rec@127.0.0.1>;tag=xyz\r\n"));
         assert!(text.contains("CSeq: 1 INVITE\r\n"));
         assert!(text.ends_with("Content-Length: 5\r\n\r\nv=0\r\n"));
@@ -586,7 +603,10 @@ mod tests {
     fn tcp_framing_waits_for_the_whole_body() {
         let msg = INVITE.as_bytes();
         let head = msg.len() - "v=0\r\nEXTRA".len();
-        assert!(matches!(parse_stream(&msg[..head + 2]), Ok(StreamFrame::Incomplete)));
+        assert!(matches!(
+            parse_stream(&msg[..head + 2]),
+            Ok(StreamFrame::Incomplete)
+        ));
         match parse_stream(msg).unwrap() {
             StreamFrame::Message(Ok(Message::Request(r)), used) => {
                 assert_eq!(r.body, b"v=0\r");
@@ -594,12 +614,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_stream(b"\r\n\r\nINV"), Ok(StreamFrame::KeepAlive(4))));
+        assert!(matches!(
+            parse_stream(b"\r\n\r\nINV"),
+            Ok(StreamFrame::KeepAlive(4))
+        ));
     }
 
     #[test]
     fn tag_parameter_is_found_after_the_uri() {
-        assert_eq!(tag_param("<sip:a@b;tag=no>;tag=yes").as_deref(), Some("yes"));
+        assert_eq!(
+            tag_param("<sip:a@b;tag=no>;tag=yes").as_deref(),
+            Some("yes")
+        );
         assert_eq!(tag_param("sip:a@b;tag=t1").as_deref(), Some("t1"));
         assert_eq!(tag_param("<sip:a@b>"), None);
     }

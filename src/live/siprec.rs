@@ -195,7 +195,9 @@ fn split_part(part: &[u8]) -> Result<Part<'_>, BodyError> {
             .ok_or(BodyError::Multipart("part header without a colon"))?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         if nl.is_none() {
-            return Err(BodyError::Multipart("part has no blank line after its headers"));
+            return Err(BodyError::Multipart(
+                "part has no blank line after its headers",
+            ));
         }
         i = next;
     }
@@ -302,10 +304,23 @@ mod tests {
         let md = parse_metadata(METADATA).unwrap();
         assert_eq!(md.participants.len(), 2);
         assert_eq!(md.participants[0].name.as_deref(), Some("Alice"));
-        assert_eq!(md.participants[1].aor.as_deref(), Some("sip:bob@example.com"));
-        assert_eq!(md.sender_of(Some("96"), 0).unwrap().name.as_deref(), Some("Alice"));
-        assert_eq!(md.sender_of(Some("97"), 1).unwrap().name.as_deref(), Some("Bob"));
-        assert_eq!(md.sender_of(None, 1).unwrap().name.as_deref(), Some("Bob"), "by order without labels");
+        assert_eq!(
+            md.participants[1].aor.as_deref(),
+            Some("sip:bob@example.com")
+        );
+        assert_eq!(
+            md.sender_of(Some("96"), 0).unwrap().name.as_deref(),
+            Some("Alice")
+        );
+        assert_eq!(
+            md.sender_of(Some("97"), 1).unwrap().name.as_deref(),
+            Some("Bob")
+        );
+        assert_eq!(
+            md.sender_of(None, 1).unwrap().name.as_deref(),
+            Some("Bob"),
+            "by order without labels"
+        );
         assert!(md.sender_of(Some("5"), 0).is_none());
     }
 
@@ -316,8 +331,15 @@ mod tests {
             ("application/rs-metadata", "\r\n"),
             ("application/rs-metadata+xml", "\n"),
         ] {
-            let b = split_body(Some("multipart/mixed;boundary=\"OSS-unique-boundary-42\""), &multipart(t, nl)).unwrap();
-            assert!(b.sdp.starts_with("v=0") && b.sdp.ends_with("a=label:96\r\n"), "{t} {nl:?}");
+            let b = split_body(
+                Some("multipart/mixed;boundary=\"OSS-unique-boundary-42\""),
+                &multipart(t, nl),
+            )
+            .unwrap();
+            assert!(
+                b.sdp.starts_with("v=0") && b.sdp.ends_with("a=label:96\r\n"),
+                "{t} {nl:?}"
+            );
             assert_eq!(b.metadata.unwrap().streams.len(), 2);
         }
     }
@@ -329,17 +351,33 @@ mod tests {
              <stream id='s1'><label>1</label></stream></recording>",
         )
         .unwrap();
-        assert_eq!(md.sender_of(Some("1"), 0).unwrap().aor.as_deref(), Some("sip:x@y"));
+        assert_eq!(
+            md.sender_of(Some("1"), 0).unwrap().aor.as_deref(),
+            Some("sip:x@y")
+        );
     }
 
     #[test]
     fn refuses_unusable_bodies() {
         assert_eq!(split_body(None, b""), Err(BodyError::Empty));
-        assert!(matches!(split_body(Some("text/plain"), b"x"), Err(BodyError::UnsupportedType(_))));
-        assert_eq!(split_body(Some("multipart/mixed"), b"x"), Err(BodyError::NoBoundary));
-        let only_meta = b"--b\r\nContent-Type: application/rs-metadata\r\n\r\n<recording/>\r\n--b--\r\n";
-        assert_eq!(split_body(Some("multipart/mixed;boundary=b"), only_meta), Err(BodyError::NoSdp));
-        assert!(matches!(parse_metadata("<other/>"), Err(BodyError::NotRecording(_))));
+        assert!(matches!(
+            split_body(Some("text/plain"), b"x"),
+            Err(BodyError::UnsupportedType(_))
+        ));
+        assert_eq!(
+            split_body(Some("multipart/mixed"), b"x"),
+            Err(BodyError::NoBoundary)
+        );
+        let only_meta =
+            b"--b\r\nContent-Type: application/rs-metadata\r\n\r\n<recording/>\r\n--b--\r\n";
+        assert_eq!(
+            split_body(Some("multipart/mixed;boundary=b"), only_meta),
+            Err(BodyError::NoSdp)
+        );
+        assert!(matches!(
+            parse_metadata("<other/>"),
+            Err(BodyError::NotRecording(_))
+        ));
     }
 
     proptest! {

@@ -17,8 +17,14 @@ const CONCEAL_FADE: usize = 480;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Samples starting at `start`; consecutive outputs are contiguous.
-    Audio { start: u64, pcm: Vec<i16> },
-    Digit { digit: char, span: Span },
+    Audio {
+        start: u64,
+        pcm: Vec<i16>,
+    },
+    Digit {
+        digit: char,
+        span: Span,
+    },
 }
 
 pub struct StreamDecoder {
@@ -129,11 +135,22 @@ mod tests {
     use super::*;
 
     fn sel() -> Selected {
-        Selected { codec: Codec::Pcmu, audio_pt: 0, event_pt: Some(101) }
+        Selected {
+            codec: Codec::Pcmu,
+            audio_pt: 0,
+            event_pt: Some(101),
+        }
     }
 
     fn audio(seq: u16) -> RtpPacket {
-        RtpPacket { seq, ts: 160 * seq as u32, ssrc: 5, pt: 0, marker: false, payload: vec![0x80; 160] }
+        RtpPacket {
+            seq,
+            ts: 160 * seq as u32,
+            ssrc: 5,
+            pt: 0,
+            marker: false,
+            payload: vec![0x80; 160],
+        }
     }
 
     fn total(out: &[Output]) -> (u64, Vec<(char, Span)>) {
@@ -161,7 +178,9 @@ mod tests {
         }
         out.extend(s.finish());
         assert_eq!(total(&out).0, 8 * 160);
-        let Output::Audio { pcm, .. } = &out[3] else { panic!("{:?}", out[3]) };
+        let Output::Audio { pcm, .. } = &out[3] else {
+            panic!("{:?}", out[3])
+        };
         assert_eq!(pcm.len(), 3 * 160);
         assert_eq!(pcm[0], 32124, "starts as the last frame");
         assert_eq!(pcm[479], 32124 / 480, "fades out");
@@ -178,8 +197,15 @@ mod tests {
             ..audio(seq)
         };
         let mut out = Vec::new();
-        for p in [audio(0), audio(1), ev(2, false, 160), ev(3, true, 400), ev(4, true, 400),
-                  RtpPacket { pt: 13, ..audio(5) }, audio(6)] {
+        for p in [
+            audio(0),
+            audio(1),
+            ev(2, false, 160),
+            ev(3, true, 400),
+            ev(4, true, 400),
+            RtpPacket { pt: 13, ..audio(5) },
+            audio(6),
+        ] {
             out.extend(s.push(p, t));
         }
         out.extend(s.finish());

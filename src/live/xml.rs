@@ -264,7 +264,10 @@ mod tests {
     #[test]
     fn refuses_bad_documents() {
         assert_eq!(parse("<a><b></a>"), Err(XmlError::Mismatch(8)));
-        assert_eq!(parse("<!DOCTYPE x [<!ENTITY e 'x'>]><a/>"), Err(XmlError::Doctype));
+        assert_eq!(
+            parse("<!DOCTYPE x [<!ENTITY e 'x'>]><a/>"),
+            Err(XmlError::Doctype)
+        );
         assert_eq!(parse("<a>&bogus;</a>"), Err(XmlError::Syntax(3)));
         assert_eq!(parse("<a"), Err(XmlError::Eof));
         assert_eq!(parse(""), Err(XmlError::NoRoot));

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hushline::live::{CallEvent, EndReason, LiveError, Participant, Server, ServerConfig, StreamInfo};
+use hushline::live::{
+    CallEvent, EndReason, LiveError, Participant, Server, ServerConfig, StreamInfo,
+};
 use hushline::time::Span;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -31,7 +33,12 @@ pub async fn start(rtp_ports: (u16, u16), tweak: impl FnOnce(&mut ServerConfig))
     let task = tokio::spawn(server.run(tx, async move {
         let _ = stopped.await;
     }));
-    Harness { addr, rx, stop: Some(stop), task }
+    Harness {
+        addr,
+        rx,
+        stop: Some(stop),
+        task,
+    }
 }
 
 /// Everything one call produced, checked for per-stream contiguity as it arrives.
@@ -62,24 +69,52 @@ impl Harness {
 
     pub fn record(&self, logs: &mut BTreeMap<String, CallLog>, ev: CallEvent) {
         match ev {
-            CallEvent::Started { call_id, streams, participants } => {
+            CallEvent::Started {
+                call_id,
+                streams,
+                participants,
+            } => {
                 let log = logs.entry(call_id).or_default();
                 assert!(log.streams.is_empty(), "Started twice");
                 log.streams = streams;
                 log.participants = participants;
             }
-            CallEvent::Audio { call_id, stream, start, pcm } => {
+            CallEvent::Audio {
+                call_id,
+                stream,
+                start,
+                pcm,
+            } => {
                 let log = logs.get_mut(&call_id).expect("audio before Started");
                 assert!(log.ended.is_none(), "audio after Ended");
                 let a = log.audio.entry(stream).or_default();
-                assert_eq!(start, a.len() as u64, "audio of stream {stream} not contiguous");
+                assert_eq!(
+                    start,
+                    a.len() as u64,
+                    "audio of stream {stream} not contiguous"
+                );
                 a.extend_from_slice(&pcm);
             }
-            CallEvent::Digit { call_id, stream, digit, span } => {
-                logs.get_mut(&call_id).expect("digit before Started").digits.push((stream, digit, span));
+            CallEvent::Digit {
+                call_id,
+                stream,
+                digit,
+                span,
+            } => {
+                logs.get_mut(&call_id)
+                    .expect("digit before Started")
+                    .digits
+                    .push((stream, digit, span));
             }
-            CallEvent::Metadata { call_id, participants, streams } => {
-                logs.get_mut(&call_id).expect("metadata before Started").metadata.push((participants, streams));
+            CallEvent::Metadata {
+                call_id,
+                participants,
+                streams,
+            } => {
+                logs.get_mut(&call_id)
+                    .expect("metadata before Started")
+                    .metadata
+                    .push((participants, streams));
             }
             CallEvent::Ended { call_id, reason } => {
                 let log = logs.get_mut(&call_id).expect("Ended before Started");
@@ -96,7 +131,9 @@ impl Harness {
             let _ = s.send(());
         }
         let r = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        r.expect("server did not shut down").expect("server task panicked").expect("server failed");
+        r.expect("server did not shut down")
+            .expect("server task panicked")
+            .expect("server failed");
         self.rx
     }
 }
@@ -105,13 +142,22 @@ fn summary(logs: &BTreeMap<String, CallLog>) -> Vec<String> {
     logs.iter()
         .map(|(id, l)| {
             let a: Vec<usize> = l.audio.values().map(Vec::len).collect();
-            format!("{id}: streams {} audio {a:?} digits {} ended {:?}", l.streams.len(), l.digits.len(), l.ended)
+            format!(
+                "{id}: streams {} audio {a:?} digits {} ended {:?}",
+                l.streams.len(),
+                l.digits.len(),
+                l.ended
+            )
         })
         .collect()
 }
 
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn sipp_dir() -> PathBuf {
@@ -120,8 +166,17 @@ pub fn sipp_dir() -> PathBuf {
 
 /// SIPp needs root for `play_pcap_audio` (raw sockets); CI runs as root.
 pub fn can_run_sipp() -> bool {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
-    let sipp = Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    let sipp = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     if !root || !sipp {
         eprintln!("SKIPPED: needs root and `sipp` (Debian package sip-tester) for play_pcap_audio");
     }
@@ -139,8 +194,26 @@ pub async fn run_sipp(target: SocketAddr, scenario: &str, calls: u32, base: u16)
         let out = Command::new("sipp")
             .current_dir(sipp_dir())
             .arg(target.to_string())
-            .args(["-sf", &scenario, "-m", &calls.to_string(), "-l", &calls.to_string(), "-r", "10"])
-            .args(["-i", "127.0.0.1", "-p", &p.to_string(), "-cp", &cp.to_string(), "-mp", &mp.to_string()])
+            .args([
+                "-sf",
+                &scenario,
+                "-m",
+                &calls.to_string(),
+                "-l",
+                &calls.to_string(),
+                "-r",
+                "10",
+            ])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &p.to_string(),
+                "-cp",
+                &cp.to_string(),
+                "-mp",
+                &mp.to_string(),
+            ])
             .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
             .stdin(Stdio::null())
             .output()
@@ -150,7 +223,12 @@ pub async fn run_sipp(target: SocketAddr, scenario: &str, calls: u32, base: u16)
             "sipp {scenario} failed ({}):\n{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout).lines().rev().take(40).collect::<Vec<_>>().join("\n")
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     })
 }
@@ -163,7 +241,10 @@ pub struct Client {
 
 impl Client {
     pub async fn new(server: SocketAddr) -> Client {
-        Client { sock: UdpSocket::bind("127.0.0.1:0").await.unwrap(), server }
+        Client {
+            sock: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+            server,
+        }
     }
 
     pub async fn send(&self, msg: &[u8]) {
@@ -174,7 +255,9 @@ impl Client {
     pub async fn response(&self, provisional: bool) -> Option<String> {
         let mut buf = vec![0u8; 65536];
         loop {
-            let r = tokio::time::timeout(Duration::from_secs(3), self.sock.recv_from(&mut buf)).await.ok()?;
+            let r = tokio::time::timeout(Duration::from_secs(3), self.sock.recv_from(&mut buf))
+                .await
+                .ok()?;
             let (n, _) = r.unwrap();
             let text = String::from_utf8_lossy(&buf[..n]).to_string();
             if provisional || !text.starts_with("SIP/2.0 1") {
@@ -195,7 +278,15 @@ pub fn status(resp: &str) -> u16 {
 
 /// Builds a request; `{body}` goes after the headers with a correct Content-Length
 /// unless `content_length` overrides it.
-pub fn request(method: &str, call_id: &str, cseq: u32, to_tag: Option<&str>, extra: &str, body: &str, content_length: Option<usize>) -> Vec<u8> {
+pub fn request(
+    method: &str,
+    call_id: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+    content_length: Option<usize>,
+) -> Vec<u8> {
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
     format!(
         "{method} sip:rec@127.0.0.1 SIP/2.0\r\n\
@@ -212,9 +303,12 @@ pub fn request(method: &str, call_id: &str, cseq: u32, to_tag: Option<&str>, ext
 }
 
 pub fn offer(labels: &[&str]) -> String {
-    let mut s = "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n".to_string();
+    let mut s =
+        "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n".to_string();
     for l in labels {
-        s.push_str("m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n");
+        s.push_str(
+            "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n",
+        );
         if !l.is_empty() {
             s.push_str(&format!("a=label:{l}\r\n"));
         }
@@ -224,7 +318,10 @@ pub fn offer(labels: &[&str]) -> String {
 
 /// The To tag and the RTP ports of a 200 OK with SDP.
 pub fn answer_of(resp: &str) -> (String, Vec<u16>) {
-    let to = resp.lines().find(|l| l.starts_with("To:")).expect("To header");
+    let to = resp
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .expect("To header");
     let tag = to.split(";tag=").nth(1).expect("to tag").trim().to_string();
     let ports = resp
         .lines()

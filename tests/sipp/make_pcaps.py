@@ -4,8 +4,8 @@
 Usage: make_pcaps.py SPEECH.wav OUTDIR
 
 SPEECH.wav must be mono 16-bit PCM at 8 kHz; the committed one was made with
-    espeak-ng -v en-us -s 150 -w /tmp/s.wav "please read me the card number"
-    sox /tmp/s.wav -r 8000 -c 1 -b 16 speech.wav
+    espeak-ng -v en-us -s 150 -w s.wav "please read me the card number, then the expiry date"
+    sox s.wav -r 8000 -c 1 -b 16 speech.wav
 Writes pcmu.pcap and pcma.pcap (the speech, 20 ms packets) and dtmf.pcap (silence with
 the digits of DTMF_DIGITS as RFC 4733 telephone-events, payload type 101). G.711 is
 encoded by formula (audioop is gone from Python 3.13). The RTP timestamps and sequence
