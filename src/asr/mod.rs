@@ -45,3 +45,10 @@ pub struct Segment {
     /// Whisper's no-speech probability for the window this segment came from.
     pub no_speech_probability: f32,
 }
+
+pub mod transcribe;
+pub mod window;
+mod words;
+
+pub use transcribe::{AsrError, TimingMode, Transcriber, TranscriberConfig};
+pub use window::StreamingTranscriber;

@@ -1,5 +1,19 @@
 //! Audio in: decoding files of any common container/codec (symphonia), G.711, resampling
-//! to the 16 kHz recognition clock (rubato), WAV helpers (hound) and voice activity.
+//! to the 16 kHz recognition clock (rubato) and finding speech (energy based, no model).
 //!
 //! Produces planar f32 PCM per channel at the original rate and, separately, 16 kHz mono
-//! streams for recognition. Must not know about words, numbers or storage.
+//! streams for recognition; refines span edges on the original-rate audio. Must not know
+//! about words, numbers or storage, and never writes audio anywhere.
+
+pub mod decode;
+mod edges;
+pub mod g711;
+pub mod resample;
+pub mod vad;
+
+mod error;
+
+pub use decode::{AudioInfo, AudioReader};
+pub use error::AudioError;
+pub use resample::Resampler16k;
+pub use vad::{refine_span, speech_regions, VadConfig};

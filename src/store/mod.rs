@@ -5,3 +5,27 @@
 //! keys; see docs/FORMAT.md), key files and keyrings, atomic writes, and the hash-chained
 //! audit log. Must never write plaintext audio or an unmasked transcript, and must never
 //! log key material.
+//!
+//! * [`keys`]: key files (`keygen`, `load_keyring`), zeroized master keys.
+//! * [`recording`]: [`RecordingWriter`] streams redacted PCM into `S.wav.enc`.
+//! * [`readback`]: [`decrypt_file`] and [`rewrap_file`], optionally audited.
+//! * [`transcript`]: the masked transcript JSON contract and WebVTT.
+//! * [`audit`]: the append-only, hash-chained log of decrypts and rewraps.
+
+pub mod audit;
+mod container;
+mod error;
+pub mod keys;
+pub mod readback;
+pub mod recording;
+pub mod transcript;
+
+pub use error::StoreError;
+pub use keys::{key_file_from_env_or, keygen, load_keyring, Keyring, MasterKey};
+pub use readback::{
+    decrypt_file, decrypt_file_audited, rewrap_file, rewrap_file_audited, DecryptInfo,
+};
+pub use recording::RecordingWriter;
+pub use transcript::{
+    write_transcript, write_vtt, Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut,
+};

@@ -1,0 +1,306 @@
+//! The whisper.cpp wrapper: loads a ggml model and transcribes one window (≤ 30 s of
+//! 16 kHz mono) into segments of words with per-token times.
+//!
+//! Owns the decoding settings that keep digits intact (no temperature fallback, which
+//! turns correct digit lists into garbage), the no-speech handling, and the repetition
+//! loop check that makes callers fail closed. Must not window long audio (that is
+//! [`super::window`]), and must never log or put into an error the text it heard.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use whisper_rs::{
+    DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
+    WhisperContextParameters, WhisperState,
+};
+
+pub use super::words::TimingMode;
+use super::words::{assemble, find_loop, RawSegment, RawToken};
+use super::Segment;
+use crate::time::{Span, ASR_RATE};
+
+/// Longest window whisper.cpp decodes in one go: 30 s on the 16 kHz clock.
+pub const MAX_WINDOW: usize = 30 * ASR_RATE as usize;
+
+/// Errors of transcription. None of them carries recognised text.
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    #[error("cannot load the Whisper model {path}: {reason}; run `hushline model fetch` or pass a valid ggml model file")]
+    ModelLoad { path: PathBuf, reason: String },
+    #[error("language {language:?} is not usable with this model ({reason}); use \"en\" with an English-only model, or the multilingual `base` model")]
+    Language { language: String, reason: String },
+    #[error("a window of {samples} samples is longer than 30 s ({max} samples at 16 kHz); split it first (StreamingTranscriber does)")]
+    WindowTooLong { samples: usize, max: usize },
+    #[error(
+        "audio contains non-finite samples (NaN or infinity); the decoder's output must be checked"
+    )]
+    NonFiniteSamples,
+    #[error("whisper.cpp failed: {0}")]
+    Whisper(String),
+    /// The decoder got stuck repeating itself. `spans` (16 kHz clock) were not reliably
+    /// transcribed and must be treated as unsure (redact them); `completed` holds the
+    /// segments that were finalised in the same call and are good. Streaming callers
+    /// may keep pushing: the transcriber has already moved past these spans.
+    #[error("the decoder looped on {} span(s); treat them as unsure and redact them", spans.len())]
+    Loop {
+        spans: Vec<Span>,
+        completed: Vec<Segment>,
+    },
+}
+
+/// How to run Whisper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscriberConfig {
+    /// whisper.cpp threads for one transcription; their pool spin-waits, so the sum over
+    /// concurrent transcribers must not exceed the cores.
+    pub threads: usize,
+    /// `"en"`, `"zh"`, … or `"auto"` (detect per window; multilingual models only).
+    pub language: String,
+    pub timing: TimingMode,
+    /// Whisper segments whose no-speech probability is above this and whose decoding was
+    /// unsure (average log-probability below -1) are dropped as hallucinations.
+    pub no_speech_threshold: f32,
+    /// Upper bound of tokens per decoding pass (0 = whisper.cpp's own bound, 220).
+    pub max_tokens: u32,
+}
+
+impl Default for TranscriberConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        TranscriberConfig {
+            threads: cores.min(2),
+            language: "en".to_string(),
+            timing: TimingMode::Dtw,
+            no_speech_threshold: 0.6,
+            max_tokens: 0,
+        }
+    }
+}
+
+/// A loaded Whisper model plus one decoding state; calls are serialised.
+pub struct Transcriber {
+    state: Mutex<WhisperState>,
+    cfg: TranscriberConfig,
+    eot: i32,
+}
+
+impl std::fmt::Debug for Transcriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcriber")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transcriber {
+    /// Loads a ggml Whisper model. DTW timing picks the alignment-head preset from the
+    /// model's shape (tiny / base, English-only or multilingual).
+    pub fn load(model_path: &Path, cfg: TranscriberConfig) -> Result<Self, AsrError> {
+        whisper_rs::install_logging_hooks();
+        let load_err = |reason: String| AsrError::ModelLoad {
+            path: model_path.to_path_buf(),
+            reason,
+        };
+        if !model_path.is_file() {
+            return Err(load_err("no such file".into()));
+        }
+        if cfg.threads == 0 {
+            return Err(load_err("threads must be at least 1".into()));
+        }
+        let preset = match cfg.timing {
+            TimingMode::Dtw => Some(dtw_preset(model_path)?),
+            TimingMode::TokenTimestamps => None,
+        };
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false).flash_attn(false);
+        if let Some(model_preset) = preset {
+            params.dtw_parameters(DtwParameters {
+                mode: DtwMode::ModelPreset { model_preset },
+                ..DtwParameters::default()
+            });
+        }
+        let ctx = WhisperContext::new_with_params(model_path, params)
+            .map_err(|e| load_err(format!("{e} (not a whisper.cpp ggml model, or truncated)")))?;
+        check_language(&ctx, &cfg.language)?;
+        let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;
+        let eot = ctx.token_eot();
+        Ok(Transcriber {
+            state: Mutex::new(state),
+            cfg,
+            eot,
+        })
+    }
+
+    pub fn config(&self) -> &TranscriberConfig {
+        &self.cfg
+    }
+
+    /// Transcribes ≤ 30 s of 16 kHz mono audio whose first sample is `offset` on the
+    /// 16 kHz clock of the whole input; returned times are on that clock.
+    ///
+    /// A decoder repetition loop yields [`AsrError::Loop`] covering the whole window
+    /// (nothing of it is trusted).
+    pub fn transcribe_window(
+        &self,
+        samples: &[f32],
+        offset: u64,
+    ) -> Result<Vec<Segment>, AsrError> {
+        if samples.len() > MAX_WINDOW {
+            return Err(AsrError::WindowTooLong {
+                samples: samples.len(),
+                max: MAX_WINDOW,
+            });
+        }
+        if samples.iter().any(|s| !s.is_finite()) {
+            return Err(AsrError::NonFiniteSamples);
+        }
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
+        let window = Span::new(offset, offset + samples.len() as u64);
+        // whisper.cpp skips inputs under 100 ms; pad short tails with silence (which
+        // adds no content) so their last word is still heard.
+        let min_len = ASR_RATE as usize;
+        let padded;
+        let audio = if samples.len() < min_len {
+            padded = [samples, &vec![0.0; min_len - samples.len()]].concat();
+            &padded[..]
+        } else {
+            samples
+        };
+        let raw = self.decode(audio)?;
+        let ids: Vec<i32> = raw
+            .iter()
+            .flat_map(|s| s.tokens.iter())
+            .filter(|t| t.id < self.eot)
+            .map(|t| t.id)
+            .collect();
+        if find_loop(&ids).is_some() {
+            tracing::warn!(
+                start = window.start,
+                end = window.end,
+                "whisper decoder looped; window marked unsure"
+            );
+            return Err(AsrError::Loop {
+                spans: vec![window],
+                completed: Vec::new(),
+            });
+        }
+        Ok(assemble(
+            &raw,
+            self.eot,
+            self.cfg.timing,
+            offset,
+            samples.len() as u64,
+        ))
+    }
+
+    fn decode(&self, audio: &[f32]) -> Result<Vec<RawSegment>, AsrError> {
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.cfg.threads as i32);
+        let language = self.cfg.language.as_str();
+        params.set_language(Some(language));
+        params.set_translate(false);
+        // Each window stands alone: a hallucination or loop must not seed the next pass.
+        params.set_no_context(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_token_timestamps(true);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        // No temperature fallback: the default entropy check mistakes digit lists for
+        // repetition and re-decodes them hot, which garbles them.
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_no_speech_thold(self.cfg.no_speech_threshold);
+        params.set_logprob_thold(-1.0);
+        if self.cfg.max_tokens > 0 {
+            params.set_max_tokens(self.cfg.max_tokens as i32);
+        }
+
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state
+            .full(params, audio)
+            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let mut out = Vec::new();
+        for seg in state.as_iter() {
+            let mut tokens = Vec::with_capacity(seg.n_tokens().max(0) as usize);
+            for i in 0..seg.n_tokens() {
+                let Some(tok) = seg.get_token(i) else {
+                    continue;
+                };
+                let data = tok.token_data();
+                tokens.push(RawToken {
+                    id: tok.token_id(),
+                    bytes: tok.to_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
+                    p: data.p,
+                    t0: data.t0,
+                    t1: data.t1,
+                    t_dtw: data.t_dtw,
+                });
+            }
+            out.push(RawSegment {
+                t0: seg.start_timestamp(),
+                t1: seg.end_timestamp(),
+                no_speech_probability: seg.no_speech_probability(),
+                tokens,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The alignment-head preset for the model's shape, read from the ggml header (magic,
+/// then i32 n_vocab, audio ctx/state/head/layer, text ctx/state/head/layer).
+fn dtw_preset(model_path: &Path) -> Result<DtwModelPreset, AsrError> {
+    use std::io::Read;
+    let err = |reason: String| AsrError::ModelLoad {
+        path: model_path.to_path_buf(),
+        reason,
+    };
+    let mut header = [0u8; 40];
+    std::fs::File::open(model_path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|e| err(format!("cannot read the model header: {e}")))?;
+    let field =
+        |i: usize| i32::from_le_bytes(header[4 * i..4 * i + 4].try_into().unwrap_or([0; 4]));
+    if field(0) as u32 != 0x6767_6d6c {
+        return Err(err("not a whisper.cpp ggml model (bad magic)".into()));
+    }
+    let multilingual = field(1) >= 51_865;
+    let preset = match (field(9), field(7), multilingual) {
+        (4, 384, false) => DtwModelPreset::TinyEn,
+        (4, 384, true) => DtwModelPreset::Tiny,
+        (6, 512, false) => DtwModelPreset::BaseEn,
+        (6, 512, true) => DtwModelPreset::Base,
+        (12, 768, false) => DtwModelPreset::SmallEn,
+        (12, 768, true) => DtwModelPreset::Small,
+        (24, 1024, false) => DtwModelPreset::MediumEn,
+        (24, 1024, true) => DtwModelPreset::Medium,
+        (layers, width, _) => {
+            return Err(err(format!(
+                "no DTW alignment heads known for a model with {layers} text layers of width {width}; use TimingMode::TokenTimestamps"
+            )))
+        }
+    };
+    Ok(preset)
+}
+
+fn check_language(ctx: &WhisperContext, language: &str) -> Result<(), AsrError> {
+    let err = |reason: &str| AsrError::Language {
+        language: language.to_string(),
+        reason: reason.to_string(),
+    };
+    if !ctx.is_multilingual() && language != "en" {
+        return Err(err("the model is English-only"));
+    }
+    if language != "auto" && whisper_rs::get_lang_id(language).is_none() {
+        return Err(err("Whisper does not know this language code"));
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Where speech is: an energy detector over an adaptive noise floor (no model), and edge
+//! refinement of spans on the original audio.
+//!
+//! Owns the short-time energy analysis shared by both: 10 ms frames, levels in dBFS, and a
+//! noise floor tracked locally as a low percentile of the surrounding frames, so steady
+//! telephone hiss or hum raises the floor instead of passing for speech. Must not know
+//! about words or what the speech says.
+
+use crate::time::{Span, ASR_RATE};
+
+pub use super::edges::{refine_span, refine_span_with, RefineConfig};
+
+/// Level given to digital silence, in dBFS.
+pub(crate) const SILENCE_DB: f32 = -100.0;
+/// The floor never goes below this, so digital silence between words (exact zeros) does
+/// not make every faint sound count as speech.
+const FLOOR_MIN_DB: f32 = -75.0;
+
+/// Tuning for [`speech_regions`]; the defaults suit telephone and studio speech alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VadConfig {
+    /// A frame is speech when it is this far above the local noise floor.
+    pub threshold_db: f32,
+    /// ... and at least this loud in absolute terms (dBFS).
+    pub min_dbfs: f32,
+    /// Louder frames are speech whatever the floor says (dBFS): inside long stretches of
+    /// talk the floor estimate rises toward the speech itself.
+    pub sure_dbfs: f32,
+    /// Shorter bursts are clicks, not speech (seconds).
+    pub min_speech: f32,
+    /// Shorter gaps are pauses inside speech and are bridged (seconds).
+    pub min_silence: f32,
+    /// Added on both sides of each region so word edges are not clipped (seconds).
+    pub pad: f32,
+}
+
+impl Default for VadConfig {
+    fn default() -> Self {
+        VadConfig {
+            threshold_db: 9.0,
+            min_dbfs: -50.0,
+            sure_dbfs: -35.0,
+            min_speech: 0.08,
+            min_silence: 0.3,
+            pad: 0.15,
+        }
+    }
+}
+
+/// Speech regions of 16 kHz mono `samples`, whose first sample is at index `offset` of
+/// the 16 kHz stream. Regions are sorted, disjoint and within the input.
+pub fn speech_regions(samples: &[f32], offset: u64, cfg: &VadConfig) -> Vec<Span> {
+    speech_regions_at(samples, ASR_RATE, offset, cfg)
+}
+
+/// [`speech_regions`] for audio at any rate (spans are on that rate's clock).
+pub fn speech_regions_at(samples: &[f32], rate: u32, offset: u64, cfg: &VadConfig) -> Vec<Span> {
+    let hop = frame_len(rate);
+    let levels = frame_levels(samples, hop);
+    if levels.is_empty() {
+        return Vec::new();
+    }
+    let is_speech = classify(&levels, cfg.threshold_db, cfg.min_dbfs, cfg.sure_dbfs);
+
+    let frames = |secs: f32| (secs.max(0.0) * 100.0).round() as usize;
+    let mut runs = runs_of(&is_speech, true);
+    // Bridge short pauses, then drop bursts too short to be speech.
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for r in runs.drain(..) {
+        match merged.last_mut() {
+            Some(last) if r.0 - last.1 < frames(cfg.min_silence) => last.1 = r.1,
+            _ => merged.push(r),
+        }
+    }
+    merged.retain(|&(s, e)| e - s >= frames(cfg.min_speech).max(1));
+
+    let pad = frames(cfg.pad);
+    let len = samples.len() as u64;
+    let mut out: Vec<Span> = Vec::new();
+    for (s, e) in merged {
+        let start = (s.saturating_sub(pad) * hop) as u64;
+        let end = (((e + pad) * hop) as u64).min(len);
+        let span = Span::new(offset + start, offset + end);
+        match out.last_mut() {
+            Some(last) if last.end >= span.start => *last = last.union(&span),
+            _ => out.push(span),
+        }
+    }
+    out
+}
+
+/// Samples per 10 ms analysis frame (at least one).
+pub(crate) fn frame_len(rate: u32) -> usize {
+    (rate as usize / 100).max(1)
+}
+
+/// Level of each `hop`-sample frame in dBFS, smoothed over three frames so a single
+/// quiet frame inside a vowel does not read as a pause. The last partial frame counts.
+pub(crate) fn frame_levels(samples: &[f32], hop: usize) -> Vec<f32> {
+    let power: Vec<f64> = samples
+        .chunks(hop)
+        .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / c.len() as f64)
+        .collect();
+    (0..power.len())
+        .map(|i| {
+            let lo = i.saturating_sub(1);
+            let hi = (i + 2).min(power.len());
+            let p = power[lo..hi].iter().sum::<f64>() / (hi - lo) as f64;
+            to_db(p)
+        })
+        .collect()
+}
+
+fn to_db(power: f64) -> f32 {
+    if power <= 1e-10 {
+        SILENCE_DB
+    } else {
+        (10.0 * power.log10()) as f32
+    }
+}
+
+/// Speech flags for frame levels: above the local floor by `threshold_db` and above
+/// `min_dbfs`, or above `sure_dbfs` whatever the floor.
+pub(crate) fn classify(
+    levels: &[f32],
+    threshold_db: f32,
+    min_dbfs: f32,
+    sure_dbfs: f32,
+) -> Vec<bool> {
+    let floor = noise_floor(levels);
+    levels
+        .iter()
+        .zip(&floor)
+        .map(|(&l, &f)| l > sure_dbfs || l > (f + threshold_db).max(min_dbfs))
+        .collect()
+}
+
+/// The local noise floor for each frame: the 5th percentile of the frames within ±4 s
+/// (long enough that a call almost always has a breath or a pause in it), updated every
+/// 0.5 s, never below [`FLOOR_MIN_DB`].
+pub(crate) fn noise_floor(levels: &[f32]) -> Vec<f32> {
+    const BLOCK: usize = 50;
+    const REACH: usize = 400;
+    let mut floor = vec![FLOOR_MIN_DB; levels.len()];
+    let mut scratch = Vec::with_capacity(2 * REACH + BLOCK);
+    for block_start in (0..levels.len()).step_by(BLOCK) {
+        let block_end = (block_start + BLOCK).min(levels.len());
+        let lo = block_start.saturating_sub(REACH);
+        let hi = (block_end + REACH).min(levels.len());
+        scratch.clear();
+        scratch.extend_from_slice(&levels[lo..hi]);
+        let k = scratch.len() / 20;
+        let value = scratch
+            .select_nth_unstable_by(k, f32::total_cmp)
+            .1
+            .max(FLOOR_MIN_DB);
+        floor[block_start..block_end].fill(value);
+    }
+    floor
+}
+
+/// Maximal runs `[start, end)` of frames equal to `value`.
+pub(crate) fn runs_of(flags: &[bool], value: bool) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, &f) in flags.iter().enumerate() {
+        match (f == value, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push((s, flags.len()));
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synth::{burst, noise};
+    use super::*;
+
+    #[test]
+    fn finds_bursts_in_noise() {
+        let rate = 16_000;
+        let mut x: Vec<f32> = noise(rate * 6, 7).iter().map(|v| v * 0.01).collect();
+        let b1 = burst(rate, rate as u32, 0.3);
+        let b2 = burst(rate / 2, rate as u32, 0.3);
+        for (i, v) in b1.iter().enumerate() {
+            x[rate + i] += v;
+        }
+        for (i, v) in b2.iter().enumerate() {
+            x[4 * rate + i] += v;
+        }
+        let cfg = VadConfig::default();
+        let r = speech_regions(&x, 1000, &cfg);
+        assert_eq!(r.len(), 2, "{r:?}");
+        let tol = (cfg.pad * rate as f32) as u64 + 320;
+        assert!(r[0].start.abs_diff(1000 + rate as u64) <= tol, "{r:?}");
+        assert!(r[0].end.abs_diff(1000 + 2 * rate as u64) <= tol, "{r:?}");
+        assert!(r[1].start.abs_diff(1000 + 4 * rate as u64) <= tol, "{r:?}");
+        assert!(
+            r[1].end.abs_diff(1000 + 9 * rate as u64 / 2) <= tol,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn silence_and_steady_noise_have_no_speech() {
+        let cfg = VadConfig::default();
+        assert!(speech_regions(&vec![0.0; 32_000], 0, &cfg).is_empty());
+        // Line hiss at about -45 dBFS (louder than -35 dBFS counts as speech by design).
+        let hiss: Vec<f32> = noise(64_000, 3).iter().map(|v| v * 0.01).collect();
+        assert!(speech_regions(&hiss, 0, &cfg).is_empty());
+        assert!(speech_regions(&[], 0, &cfg).is_empty());
+    }
+
+    #[test]
+    fn short_click_is_not_speech_and_pauses_are_bridged() {
+        let rate = 16_000;
+        let mut x = vec![0.0f32; rate * 3];
+        x[rate] = 0.9;
+        let cfg = VadConfig::default();
+        assert!(speech_regions(&x, 0, &cfg).is_empty());
+        // Two words 0.1 s apart form one region.
+        let b = burst(rate / 4, rate as u32, 0.3);
+        x[..b.len()].copy_from_slice(&b);
+        let off = b.len() + rate / 10;
+        x[off..off + b.len()].copy_from_slice(&b);
+        assert_eq!(speech_regions(&x, 0, &cfg).len(), 1);
+    }
+}
+
+/// Test signals shared by the detectors' unit tests.
+#[cfg(test)]
+pub(crate) mod synth {
+    /// Deterministic noise in [-1, 1] (xorshift), so tests need no RNG crate.
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// A voiced-like burst: 150 Hz harmonics with a 4 Hz syllable envelope.
+    pub(crate) fn burst(n: usize, rate: u32, amp: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / rate as f32;
+                let env = 0.6 + 0.4 * (2.0 * std::f32::consts::PI * 4.0 * t).sin().abs();
+                let v: f32 = (1..6)
+                    .map(|h| (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin() / h as f32)
+                    .sum();
+                amp * env * v / 2.3
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,431 @@
+//! Stitching and classification: finds context phrases, stitches digit pieces into runs
+//! (across separators, fillers and short pauses, per channel), and decides what each run
+//! is (validators first, then the nearest context, then the fail-closed rules). Must not
+//! look at audio and must never put a digit of a run into a reason, log or error.
+
+use regex::Regex;
+
+use crate::time::Span;
+
+use super::lexicon::{Category, Lex, LexKind, Lexicon};
+use super::normalize::{Piece, PieceKind};
+use super::rules::Thresholds;
+use super::validate::{is_card, is_cn_id, is_expiry, is_ssn, luhn};
+use super::EntityKind;
+
+/// A context phrase found in the words of one channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    pub channel: u16,
+    pub cat: Category,
+    pub span: Span,
+    /// First and last lexeme (inclusive) in the channel's lexeme list.
+    pub lex: (usize, usize),
+}
+
+fn is_context_lexeme(l: &Lex) -> bool {
+    l.kind != LexKind::Punct || "$€£¥%#".contains(l.text.as_str())
+}
+
+/// Leftmost-longest phrase matches, so "expiration date" is expiry, not a date.
+pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit> {
+    let idx: Vec<usize> = (0..lexes.len())
+        .filter(|&i| is_context_lexeme(&lexes[i]))
+        .collect();
+    let mut hits = Vec::new();
+    let mut k = 0;
+    while k < idx.len() {
+        let first = &lexes[idx[k]].text;
+        let found = lx.phrases.get(first).and_then(|cands| {
+            cands.iter().find(|(toks, _)| {
+                toks.len() <= idx.len() - k
+                    && toks
+                        .iter()
+                        .enumerate()
+                        .all(|(j, t)| &lexes[idx[k + j]].text == t)
+            })
+        });
+        match found {
+            Some((toks, cat)) => {
+                let (a, b) = (idx[k], idx[k + toks.len() - 1]);
+                hits.push(Hit {
+                    channel,
+                    cat: *cat,
+                    span: lexes[a].span.union(&lexes[b].span),
+                    lex: (a, b),
+                });
+                k += toks.len();
+            }
+            None => k += 1,
+        }
+    }
+    hits
+}
+
+/// Digit runs of one channel: indices into `pieces` of the digits (and a trailing check
+/// character) of each run. A run continues across separators, at most `max_fillers`
+/// fillers and gaps of at most `max_gap` samples; anything else ends it, and so does a
+/// context phrase on another channel (`breaks`, sorted by start) inside the gap.
+pub(crate) fn runs(
+    pieces: &[Piece],
+    max_gap: u64,
+    max_fillers: usize,
+    breaks: &[Span],
+) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    let mut fillers = 0;
+    let mut last_end = 0u64;
+    for (i, p) in pieces.iter().enumerate() {
+        match p.kind {
+            PieceKind::Digit { .. } | PieceKind::CheckX => {
+                let joins = !cur.is_empty()
+                    && fillers <= max_fillers
+                    && p.span.start.saturating_sub(last_end) <= max_gap
+                    && !broken_by(breaks, Span::new(last_end, p.span.start.max(last_end)));
+                fillers = 0;
+                if joins {
+                    cur.push(i);
+                    last_end = last_end.max(p.span.end);
+                } else {
+                    if !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    if p.kind == PieceKind::CheckX {
+                        continue;
+                    }
+                    cur.push(i);
+                    last_end = p.span.end;
+                }
+                if p.kind == PieceKind::CheckX {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            PieceKind::Sep => {}
+            PieceKind::Filler => fillers += 1,
+            PieceKind::Other => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// What to do with a candidate run (or part of one).
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub kind: EntityKind,
+    pub reason: String,
+    pub confidence: f32,
+    /// Decided by a checksum rather than by context or a fail-closed rule.
+    pub validated: bool,
+}
+
+fn decision(kind: EntityKind, reason: &str, confidence: f32, validated: bool) -> Option<Decision> {
+    Some(Decision {
+        kind,
+        reason: reason.to_string(),
+        confidence,
+        validated,
+    })
+}
+
+pub(crate) struct CustomDigits {
+    pub index: usize,
+    pub name: String,
+    pub regex: Regex,
+    pub needs_context: bool,
+}
+
+pub(crate) struct Classifier<'a> {
+    pub th: &'a Thresholds,
+    pub custom: &'a [CustomDigits],
+}
+
+fn is_payment(cat: &Category) -> bool {
+    matches!(cat, Category::Card | Category::Cvv | Category::Expiry)
+}
+
+impl Classifier<'_> {
+    /// The decision for digits `d` (ASCII, a trailing `X` for a spoken check character),
+    /// written in numeral groups `groups`, with `ctxs` the nearby context, nearest first.
+    /// Negative context wins only when nearest; otherwise the first category the digits
+    /// fit decides.
+    pub fn decide_one(&self, d: &[u8], groups: &[usize], ctxs: &[Category]) -> Option<Decision> {
+        let th = self.th;
+        let pure: &[u8] = match d.split_last() {
+            Some((b'X', rest)) => rest,
+            _ => d,
+        };
+        let n = pure.len();
+        let card_ctx = ctxs.contains(&Category::Card);
+        if d.len() == 18 && is_cn_id(d) && !(card_ctx && is_card(d)) {
+            return decision(
+                EntityKind::CnId,
+                "cn-id-checksum+birth-date+region",
+                0.98,
+                true,
+            );
+        }
+        if n == d.len() && is_card(pure) {
+            return decision(EntityKind::Card, "luhn+issuer", 0.97, true);
+        }
+        if n == d.len() && (13..=19).contains(&n) && luhn(pure) && card_ctx {
+            return decision(EntityKind::Card, "luhn+context:card", 0.9, true);
+        }
+        let text = std::str::from_utf8(pure).unwrap_or("");
+        for c in self.custom {
+            let ctx_ok = if c.needs_context {
+                ctxs.contains(&Category::Custom(c.index))
+            } else {
+                ctxs.first() != Some(&Category::Negative)
+            };
+            if ctx_ok && c.regex.is_match(text) {
+                return decision(
+                    EntityKind::Custom(c.name.clone()),
+                    "custom:digits",
+                    0.85,
+                    false,
+                );
+            }
+        }
+        if ctxs.first() == Some(&Category::Negative) {
+            return None;
+        }
+        for ctx in ctxs {
+            let dec = match ctx {
+                Category::Cvv if (3..=4).contains(&n) => {
+                    decision(EntityKind::Cvv, "context:cvv", 0.9, false)
+                }
+                Category::Expiry if (1..=6).contains(&n) => {
+                    if is_expiry(pure) {
+                        decision(EntityKind::Expiry, "context:expiry+date", 0.92, false)
+                    } else {
+                        decision(EntityKind::Expiry, "context:expiry", 0.75, false)
+                    }
+                }
+                Category::Ssn if n == 9 => {
+                    if is_ssn(pure) {
+                        decision(EntityKind::Ssn, "ssn-rules+context:ssn", 0.95, false)
+                    } else {
+                        decision(EntityKind::Ssn, "context:ssn", 0.75, false)
+                    }
+                }
+                Category::Ssn if n == 4 => {
+                    decision(EntityKind::Ssn, "context:ssn-last-four", 0.8, false)
+                }
+                Category::AfterCard if (3..=4).contains(&n) => {
+                    if n == 4 && is_expiry(pure) {
+                        decision(EntityKind::Expiry, "fail-closed:after-card", 0.6, false)
+                    } else {
+                        decision(EntityKind::Cvv, "fail-closed:after-card", 0.6, false)
+                    }
+                }
+                Category::CnId if d.len() >= th.id_context_min_digits => {
+                    decision(EntityKind::CnId, "fail-closed:id-context", 0.7, false)
+                }
+                _ => None,
+            };
+            if dec.is_some() {
+                return dec;
+            }
+        }
+        if ctxs.iter().any(is_payment) && n >= th.payment_min_digits {
+            return decision(
+                EntityKind::LongDigitRun,
+                "fail-closed:payment-context",
+                0.7,
+                false,
+            );
+        }
+        if n == 9 && groups == [3, 2, 4] && is_ssn(pure) {
+            return decision(EntityKind::Ssn, "ssn-rules+grouping", 0.8, false);
+        }
+        if d.len() >= th.long_run_min_digits {
+            return decision(EntityKind::LongDigitRun, "fail-closed:long-run", 0.6, false);
+        }
+        None
+    }
+
+    /// Decisions for `d`, split into parts when a card or ID is merged with more digits
+    /// (a card read straight into its expiry): each part is (range in `d`, decision).
+    pub fn decide(
+        &self,
+        d: &[u8],
+        groups: &[usize],
+        ctxs: &[Category],
+    ) -> Vec<(std::ops::Range<usize>, Decision)> {
+        let n = d.len();
+        let whole = self.decide_one(d, groups, ctxs);
+        if whole.is_none() && ctxs.contains(&Category::Expiry) && ctxs.contains(&Category::Cvv) {
+            if let Some(parts) = expiry_and_cvv(d, groups) {
+                return parts;
+            }
+        }
+        if n < 20 {
+            return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
+        }
+        let mut windows: Vec<(std::ops::Range<usize>, Decision)> = Vec::new();
+        for len in (13..=19).rev() {
+            for r in [0..len, n - len..n] {
+                let w = &d[r.clone()];
+                let found = if len == 18 && is_cn_id(w) {
+                    decision(
+                        EntityKind::CnId,
+                        "cn-id-checksum+birth-date+region",
+                        0.95,
+                        true,
+                    )
+                } else if is_card(w) {
+                    decision(EntityKind::Card, "luhn+issuer", 0.95, true)
+                } else {
+                    None
+                };
+                if let Some(dec) = found {
+                    windows.push((r, dec));
+                }
+            }
+            if !windows.is_empty() {
+                break;
+            }
+        }
+        let Some((r, dec)) = windows.into_iter().next() else {
+            return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
+        };
+        let mut out = Vec::new();
+        if r.start > 0 {
+            out.push((0..r.start, self.merged_part(&d[..r.start], false)));
+        }
+        let end = r.end;
+        out.push((r, dec));
+        if end < n {
+            out.push((end..n, self.merged_part(&d[end..], true)));
+        }
+        out
+    }
+
+    /// Digits spoken straight before or after a card or ID: its expiry or security code
+    /// when they look like one, otherwise redacted as a fail-closed run.
+    fn merged_part(&self, d: &[u8], after: bool) -> Decision {
+        let dec = if after && d.len() == 4 && is_expiry(d) {
+            decision(EntityKind::Expiry, "adjacent-to-card+date", 0.8, false)
+        } else if after && (3..=4).contains(&d.len()) {
+            decision(EntityKind::Cvv, "adjacent-to-card", 0.7, false)
+        } else {
+            decision(
+                EntityKind::LongDigitRun,
+                "fail-closed:merged-with-card",
+                0.7,
+                false,
+            )
+        };
+        dec.expect("always some")
+    }
+}
+
+/// "08 27 and 123" asked for together: an expiry and a code in one run, cut at a group
+/// boundary.
+fn expiry_and_cvv(d: &[u8], groups: &[usize]) -> Option<Vec<(std::ops::Range<usize>, Decision)>> {
+    let n = d.len();
+    let mut cut = 0;
+    for g in groups {
+        cut += g;
+        if cut >= n {
+            break;
+        }
+        let (a, b) = (&d[..cut], &d[cut..]);
+        let parts = if is_expiry(a) && (3..=4).contains(&b.len()) {
+            [(EntityKind::Expiry, 0..cut), (EntityKind::Cvv, cut..n)]
+        } else if (3..=4).contains(&a.len()) && is_expiry(b) {
+            [(EntityKind::Cvv, 0..cut), (EntityKind::Expiry, cut..n)]
+        } else {
+            continue;
+        };
+        return Some(
+            parts
+                .into_iter()
+                .filter_map(|(kind, r)| {
+                    Some((r, decision(kind, "context:expiry+cvv", 0.8, false)?))
+                })
+                .collect(),
+        );
+    }
+    None
+}
+
+/// Sizes of the written numeral groups of a run ("123-45-6789" → 3, 2, 4); each spoken
+/// digit is a group of its own.
+pub(crate) fn groups(pieces: &[Piece], idx: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    let mut prev: Option<u32> = None;
+    for &i in idx {
+        let g = pieces[i].num_group;
+        match (prev, out.last_mut()) {
+            (Some(p), Some(last)) if g != 0 && p == g => *last += 1,
+            _ => out.push(1),
+        }
+        prev = Some(g);
+    }
+    out
+}
+
+/// Categories of the context phrases near a run, nearest first: before the run on any
+/// channel within `before` samples, or after it on the same channel within
+/// `context_after_words` words. Only phrases within `CLUSTER` of the nearest one count,
+/// so "the expiration date on the card" offers both expiry and card.
+pub(crate) fn nearby_context(
+    hits: &[Hit],
+    channel: u16,
+    span: Span,
+    lex: (usize, usize),
+    lexes: &[Lex],
+    th: &Thresholds,
+    before: u64,
+) -> Vec<Category> {
+    let mut found: Vec<(u64, bool, Category)> = Vec::new();
+    for h in hits {
+        let same = h.channel == channel;
+        let cand = if (same && h.lex.1 < lex.0) || (!same && h.span.start < span.start) {
+            let dist = span.start.saturating_sub(h.span.end);
+            (dist <= before).then_some((dist, false))
+        } else if same && h.lex.0 > lex.1 {
+            let words_between = lexes[lex.1 + 1..h.lex.0]
+                .iter()
+                .filter(|l| is_context_lexeme(l))
+                .count();
+            (words_between <= th.context_after_words)
+                .then_some((h.span.start.saturating_sub(span.end), true))
+        } else {
+            None
+        };
+        if let Some((dist, after)) = cand {
+            found.push((dist, after, h.cat));
+        }
+    }
+    found.sort_by_key(|&(dist, after, _)| (dist, after));
+    let Some(&(nearest, _, _)) = found.first() else {
+        return Vec::new();
+    };
+    let mut out: Vec<Category> = Vec::new();
+    for (dist, _, cat) in found {
+        if dist <= nearest + CLUSTER && !out.contains(&cat) {
+            out.push(cat);
+        }
+    }
+    out
+}
+
+/// Phrases this close (samples, 16 kHz) to the nearest one belong to the same request.
+const CLUSTER: u64 = 3 * crate::time::ASR_RATE as u64;
+
+/// Whether a context hit on another channel falls inside `gap`: a question between
+/// two digits ("… 6467. And the CVV? 123") ends the run.
+pub(crate) fn broken_by(breaks: &[Span], gap: Span) -> bool {
+    let i = breaks.partition_point(|b| b.start < gap.start);
+    breaks.get(i).is_some_and(|b| b.start < gap.end)
+}

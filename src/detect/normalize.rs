@@ -1,0 +1,319 @@
+//! Spoken-number normalisation: turns a channel's lexemes into pieces, a stream of
+//! single digits (each with the time of the lexeme it came from), separators, fillers,
+//! the ID check character and everything else. Handles numerals, digit words, homophones
+//! (marked weak), "double"/"triple", teens, tens ("forty one eleven" → 4111), "hundred",
+//! "thousand", month names, Chinese digits and 十. Must not decide what a run means.
+
+use crate::time::Span;
+
+use super::lexicon::{Lex, LexKind, Lexicon, Multi};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PieceKind {
+    /// `d` is an ASCII digit. Weak digits are homophones ("for", "腰"): they count only
+    /// between or next to real digits. Month digits come from a month name.
+    Digit {
+        d: u8,
+        weak: bool,
+        month: bool,
+    },
+    /// The GB 11643 check character spoken as "X" / 叉 / 艾克斯.
+    CheckX,
+    Sep,
+    Filler,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Piece {
+    pub kind: PieceKind,
+    /// First and last lexeme (inclusive) this piece was read from.
+    pub lex: (usize, usize),
+    pub span: Span,
+    /// Written numeral group of a digit (0 for spoken digits).
+    pub num_group: u32,
+}
+
+impl Piece {
+    pub fn is_digit(&self) -> bool {
+        matches!(self.kind, PieceKind::Digit { .. })
+    }
+}
+
+/// The `k`-th of `n` equal parts of `span`, widened outward.
+fn part(span: Span, k: u64, n: u64) -> Span {
+    let len = span.len() as u128;
+    let s = span.start + (k as u128 * len / n as u128) as u64;
+    let e = span.start + ((k + 1) as u128 * len).div_ceil(n as u128) as u64;
+    Span::new(s, e.max(s))
+}
+
+struct Out<'a> {
+    lexes: &'a [Lex],
+    pieces: Vec<Piece>,
+}
+
+impl Out<'_> {
+    fn push(&mut self, kind: PieceKind, lex: (usize, usize), span: Span) {
+        let num_group = self.lexes[lex.0].num_group;
+        self.pieces.push(Piece {
+            kind,
+            lex,
+            span,
+            num_group,
+        });
+    }
+
+    fn digit(&mut self, d: u8, weak: bool, lex: usize, span: Span) {
+        self.push(
+            PieceKind::Digit {
+                d,
+                weak,
+                month: false,
+            },
+            (lex, lex),
+            span,
+        );
+    }
+
+    /// Digits `ds` all read from lexeme `lex`, sharing its span.
+    fn digits_from(&mut self, ds: &[u8], lex: usize) {
+        let span = self.lexes[lex].span;
+        for (k, d) in ds.iter().enumerate() {
+            self.digit(*d, false, lex, part(span, k as u64, ds.len() as u64));
+        }
+    }
+
+    fn last_real(&self) -> Option<&Piece> {
+        self.pieces
+            .iter()
+            .rev()
+            .find(|p| !matches!(p.kind, PieceKind::Sep | PieceKind::Filler))
+    }
+}
+
+/// A value 0..=99 spoken after "hundred" or "thousand".
+struct BelowHundred {
+    /// The two digits, each with the lexeme it came from.
+    digits: [(u8, usize); 2],
+    /// The lexeme after the value.
+    next: usize,
+    /// Where an "and" before the value was.
+    and_at: Option<usize>,
+}
+
+/// Reads a value 0..=99 spoken at `i`, an optional "and" first.
+fn below_hundred(lx: &Lexicon, lexes: &[Lex], mut i: usize) -> Option<BelowHundred> {
+    let mut and_at = None;
+    if lexes.get(i).is_some_and(|l| l.text == "and") {
+        and_at = Some(i);
+        i += 1;
+    }
+    let l = lexes.get(i)?;
+    let (digits, next) = if let Some(t) = lx.teens.get(&l.text) {
+        ([(t[0], i), (t[1], i)], i + 1)
+    } else if let Some(&t) = lx.tens.get(&l.text) {
+        match unit_word(lx, lexes.get(i + 1)) {
+            Some(u) => ([(t, i), (u, i + 1)], i + 2),
+            None => ([(t, i), (b'0', i)], i + 1),
+        }
+    } else {
+        let u = unit_word(lx, Some(l))?;
+        ([(b'0', i), (u, i)], i + 1)
+    };
+    Some(BelowHundred {
+        digits,
+        next,
+        and_at,
+    })
+}
+
+/// A non-zero digit spoken as an alphabetic word and not a homophone ("one".."nine").
+fn unit_word(lx: &Lexicon, l: Option<&Lex>) -> Option<u8> {
+    let l = l?;
+    if l.kind != LexKind::Alpha {
+        return None;
+    }
+    match lx.digit.get(&l.text) {
+        Some(&(d, false)) if d != b'0' => Some(d),
+        _ => None,
+    }
+}
+
+fn multi_at(lx: &Lexicon, lexes: &[Lex], i: usize) -> Option<(Multi, usize)> {
+    lx.multi.iter().find_map(|(toks, kind)| {
+        let window = lexes.get(i..i + toks.len())?;
+        window
+            .iter()
+            .zip(toks)
+            .all(|(l, t)| &l.text == t)
+            .then_some((*kind, toks.len()))
+    })
+}
+
+const SEPARATOR_PUNCT: &str = "-–—/.,:;、，。·'\"()?!？！：；“”‘’";
+
+/// Pieces of one channel's lexemes, in order.
+pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
+    let mut out = Out {
+        lexes,
+        pieces: Vec::with_capacity(lexes.len()),
+    };
+    let mut i = 0;
+    while i < lexes.len() {
+        let l = &lexes[i];
+        if let Some((kind, n)) = multi_at(lx, lexes, i) {
+            let span = lexes[i].span.union(&lexes[i + n - 1].span);
+            let kind = match kind {
+                Multi::Filler => PieceKind::Filler,
+                Multi::Separator => PieceKind::Sep,
+                Multi::CheckX if out.last_real().is_some_and(Piece::is_digit) => PieceKind::CheckX,
+                Multi::CheckX => PieceKind::Other,
+            };
+            out.push(kind, (i, i + n - 1), span);
+            i += n;
+            continue;
+        }
+        if l.kind == LexKind::Num {
+            out.digit(l.text.as_bytes()[0], false, i, l.span);
+            i += 1;
+            continue;
+        }
+        if let Some(&(d, weak)) = lx.digit.get(&l.text) {
+            let next = lexes.get(i + 1).map(|n| n.text.as_str());
+            if !weak && l.kind == LexKind::Alpha && next.is_some_and(|n| lx.hundred.contains(n)) {
+                out.digit(d, false, i, l.span);
+                let h = i + 1;
+                match below_hundred(lx, lexes, h + 1) {
+                    Some(v) => {
+                        if let Some(a) = v.and_at {
+                            out.push(PieceKind::Filler, (a, a), lexes[a].span);
+                        }
+                        for (dd, from) in v.digits {
+                            out.digit(dd, false, from, lexes[from].span);
+                        }
+                        i = v.next;
+                    }
+                    None => {
+                        out.digits_from(b"00", h);
+                        i = h + 1;
+                    }
+                }
+                continue;
+            }
+            if !weak && l.kind == LexKind::Alpha && next.is_some_and(|n| lx.thousand.contains(n)) {
+                out.digit(d, false, i, l.span);
+                let t = i + 1;
+                match below_hundred(lx, lexes, t + 1) {
+                    Some(v) => {
+                        out.digit(b'0', false, t, lexes[t].span);
+                        if let Some(a) = v.and_at {
+                            out.push(PieceKind::Filler, (a, a), lexes[a].span);
+                        }
+                        for (dd, from) in v.digits {
+                            out.digit(dd, false, from, lexes[from].span);
+                        }
+                        i = v.next;
+                    }
+                    None => {
+                        out.digits_from(b"000", t);
+                        i = t + 1;
+                    }
+                }
+                continue;
+            }
+            out.digit(d, weak, i, l.span);
+            i += 1;
+            continue;
+        }
+        if lx.ten_zh.contains(&l.text) {
+            // 十 is "1 0" alone, "1" before a digit (十五), "0" after one (二十), nothing
+            // between two (二十五).
+            let prev_digit = i > 0
+                && out
+                    .pieces
+                    .last()
+                    .is_some_and(|p| p.is_digit() && p.lex.1 == i - 1);
+            let next_digit = lexes
+                .get(i + 1)
+                .is_some_and(|n| n.kind == LexKind::Cjk && lx.digit.contains_key(&n.text));
+            let ds: &[u8] = match (prev_digit, next_digit) {
+                (false, false) => b"10",
+                (false, true) => b"1",
+                (true, false) => b"0",
+                (true, true) => b"",
+            };
+            if ds.is_empty() {
+                out.push(PieceKind::Sep, (i, i), l.span);
+            } else {
+                out.digits_from(ds, i);
+            }
+            i += 1;
+            continue;
+        }
+        if let Some(t) = lx.teens.get(&l.text) {
+            out.digits_from(&[t[0], t[1]], i);
+            i += 1;
+            continue;
+        }
+        if let Some(&t) = lx.tens.get(&l.text) {
+            if let Some(u) = unit_word(lx, lexes.get(i + 1)) {
+                out.digit(t, false, i, l.span);
+                out.digit(u, false, i + 1, lexes[i + 1].span);
+                i += 2;
+            } else {
+                out.digits_from(&[t, b'0'], i);
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(&n) = lx.repeats.get(&l.text) {
+            let next = lexes.get(i + 1);
+            let d = next.and_then(|nl| match nl.kind {
+                LexKind::Num => Some(nl.text.as_bytes()[0]),
+                _ => lx.digit.get(&nl.text).map(|x| x.0),
+            });
+            if let Some(d) = d {
+                for k in 0..n - 1 {
+                    out.digit(d, false, i, part(l.span, k as u64, (n - 1) as u64));
+                }
+                out.digit(d, false, i + 1, lexes[i + 1].span);
+                i += 2;
+                continue;
+            }
+        }
+        if let Some(m) = lx.months.get(&l.text) {
+            for (k, d) in m.iter().enumerate() {
+                out.push(
+                    PieceKind::Digit {
+                        d: *d,
+                        weak: false,
+                        month: true,
+                    },
+                    (i, i),
+                    part(l.span, k as u64, 2),
+                );
+            }
+            i += 1;
+            continue;
+        }
+        let kind = if lx.check_x.contains(&l.text) {
+            if out.last_real().is_some_and(Piece::is_digit) {
+                PieceKind::CheckX
+            } else {
+                PieceKind::Other
+            }
+        } else if lx.separators.contains(&l.text)
+            || (l.kind == LexKind::Punct && SEPARATOR_PUNCT.contains(l.text.as_str()))
+        {
+            PieceKind::Sep
+        } else if lx.fillers.contains(&l.text) {
+            PieceKind::Filler
+        } else {
+            PieceKind::Other
+        };
+        out.push(kind, (i, i), l.span);
+        i += 1;
+    }
+    out.pieces
+}
