@@ -38,7 +38,11 @@ pub fn mel_filters(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<f32> {
         for &f in &fft_freqs {
             let lower = -(left - f) / (centre - left);
             let upper = (right - f) / (right - centre);
-            let triangle = lower.min(upper).max(0.0) as f32;
+            // numpy's minimum/maximum, spelled out: `f64::min`/`max` may return either
+            // zero for -0.0 vs 0.0 (and did differ between debug and release builds),
+            // while Whisper's table has -0.0 where the first triangle starts.
+            let smaller = if upper < lower { upper } else { lower };
+            let triangle = if smaller < 0.0 { 0.0 } else { smaller } as f32;
             weights.push((f64::from(triangle) * norm) as f32);
         }
     }
