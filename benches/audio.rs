@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hushline::audio::{refine_span, speech_regions, AudioReader, Resampler16k, VadConfig};
+use hushline::audio::{decode_file, refine_span, speech_regions, Resampler16k, VadConfig};
 use hushline::time::Span;
 
 fn sample(name: &str) -> std::path::PathBuf {
@@ -16,15 +16,8 @@ fn sample(name: &str) -> std::path::PathBuf {
 }
 
 fn decode_all(path: &Path) -> (u32, Vec<Vec<f32>>) {
-    let mut r = AudioReader::open(path).unwrap();
-    let rate = r.info().rate;
-    let mut chans = vec![Vec::new(); r.info().channels as usize];
-    while let Some(block) = r.next_block().unwrap() {
-        for (c, b) in chans.iter_mut().zip(block) {
-            c.extend(b);
-        }
-    }
-    (rate, chans)
+    let (info, chans) = decode_file(path).unwrap();
+    (info.rate, chans)
 }
 
 /// A minute of speech-like audio at `rate`: a sample call repeated.

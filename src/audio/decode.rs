@@ -396,6 +396,19 @@ impl AudioReader {
     }
 }
 
+/// Decodes a whole file into memory (planar, original rate). For short clips and tests;
+/// the pipeline streams with [`AudioReader::next_block`] so memory stays flat.
+pub fn decode_file(path: &Path) -> Result<(AudioInfo, Vec<Vec<f32>>), AudioError> {
+    let mut r = AudioReader::open(path)?;
+    let mut chans = vec![Vec::new(); usize::from(r.info().channels)];
+    while let Some(block) = r.next_block()? {
+        for (c, b) in chans.iter_mut().zip(block) {
+            c.extend(b);
+        }
+    }
+    Ok((r.info().clone(), chans))
+}
+
 /// Streaming writers put a placeholder length (0xFFFFFFFF bytes) in the WAV header.
 fn declares_unknown_length(expected: u64, info: &AudioInfo) -> bool {
     let bytes_per_frame =
