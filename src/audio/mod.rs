@@ -16,4 +16,4 @@ mod error;
 pub use decode::{decode_file, AudioInfo, AudioReader};
 pub use error::AudioError;
 pub use resample::Resampler16k;
-pub use vad::{refine_span, speech_regions, VadConfig};
+pub use vad::{refine_span, speech_regions, SpeechTracker, VadConfig};
