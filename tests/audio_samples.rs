@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hushline::audio::{refine_span, speech_regions, AudioReader, Resampler16k, VadConfig};
+use hushline::audio::{decode_file, refine_span, speech_regions, Resampler16k, VadConfig};
 use hushline::time::{from_seconds, Span, ASR_RATE};
 use serde_json::Value;
 
@@ -27,15 +27,8 @@ fn samples() -> Vec<(PathBuf, Value)> {
 
 /// The whole file, planar, at its own rate.
 fn decode(path: &Path) -> (u32, Vec<Vec<f32>>) {
-    let mut r = AudioReader::open(path).unwrap();
-    let rate = r.info().rate;
-    let mut chans = vec![Vec::new(); r.info().channels as usize];
-    while let Some(block) = r.next_block().unwrap() {
-        for (c, b) in chans.iter_mut().zip(block) {
-            c.extend(b);
-        }
-    }
-    (rate, chans)
+    let (info, chans) = decode_file(path).unwrap();
+    (info.rate, chans)
 }
 
 /// One channel streamed through the resampler in decoder-sized pieces.

@@ -127,14 +127,17 @@ impl AudioReader {
         let params = track.codec_params.clone();
         let track_id = track.id;
 
+        // Some containers (ADTS AAC, a few MP4s) leave these to the first decoded packet;
+        // 0 here means "learn it from the first packet".
         let rate = match params.sample_rate {
-            Some(r) if r > 0 => r,
-            _ => return Err(AudioError::NoSampleRate { path: p }),
+            Some(0) => return Err(AudioError::NoSampleRate { path: p }),
+            Some(r) => r,
+            None => 0,
         };
         let channels = match params.channels {
-            Some(c) if c.count() > 0 => c.count(),
-            Some(_) => return Err(AudioError::ZeroChannels { path: p }),
-            None => return Err(AudioError::ZeroChannels { path: p }),
+            Some(c) if c.count() == 0 => return Err(AudioError::ZeroChannels { path: p }),
+            Some(c) => c.count(),
+            None => 0,
         };
         let channels = u16::try_from(channels).map_err(|_| AudioError::UnsupportedFormat {
             path: p.clone(),
@@ -172,7 +175,7 @@ impl AudioReader {
             frames: params.n_frames,
         };
 
-        Ok(AudioReader {
+        let mut reader = AudioReader {
             path: p,
             info,
             format,
@@ -189,7 +192,19 @@ impl AudioReader {
                 None
             },
             finished: false,
-        })
+        };
+        if reader.info.rate == 0 || reader.info.channels == 0 {
+            while reader.pending.is_empty() && !reader.finished {
+                reader.decode_packet()?;
+            }
+            if reader.info.channels == 0 {
+                return Err(AudioError::ZeroChannels { path: reader.path });
+            }
+            if reader.info.rate == 0 {
+                return Err(AudioError::NoSampleRate { path: reader.path });
+            }
+        }
+        Ok(reader)
     }
 
     pub fn info(&self) -> &AudioInfo {
@@ -281,6 +296,10 @@ impl AudioReader {
         match self.decoder.decode(&packet) {
             Ok(decoded) => {
                 let spec = *decoded.spec();
+                if self.info.channels == 0 || self.info.rate == 0 {
+                    self.info.channels = u16::try_from(spec.channels.count()).unwrap_or(0);
+                    self.info.rate = spec.rate;
+                }
                 if spec.channels.count() != usize::from(self.info.channels)
                     || spec.rate != self.info.rate
                 {
@@ -375,6 +394,19 @@ impl AudioReader {
             detail,
         }
     }
+}
+
+/// Decodes a whole file into memory (planar, original rate). For short clips and tests;
+/// the pipeline streams with [`AudioReader::next_block`] so memory stays flat.
+pub fn decode_file(path: &Path) -> Result<(AudioInfo, Vec<Vec<f32>>), AudioError> {
+    let mut r = AudioReader::open(path)?;
+    let mut chans = vec![Vec::new(); usize::from(r.info().channels)];
+    while let Some(block) = r.next_block()? {
+        for (c, b) in chans.iter_mut().zip(block) {
+            c.extend(b);
+        }
+    }
+    Ok((r.info().clone(), chans))
 }
 
 /// Streaming writers put a placeholder length (0xFFFFFFFF bytes) in the WAV header.

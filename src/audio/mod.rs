@@ -4,6 +4,12 @@
 //! Produces planar f32 PCM per channel at the original rate and, separately, 16 kHz mono
 //! streams for recognition; refines span edges on the original-rate audio. Must not know
 //! about words, numbers or storage, and never writes audio anywhere.
+//!
+//! How the pieces fit: [`AudioReader::next_block`] yields bounded blocks per channel at
+//! the original rate; one [`Resampler16k`] per channel turns them into the 16 kHz stream
+//! (sample `k` is at time `k / 16000` of the original, so `Span::rescale` maps times
+//! back); a [`SpeechTracker`] per channel finds speech on that stream; and
+//! [`refine_span`] widens a detected span on the original-rate channel before bleeping.
 
 pub mod decode;
 mod edges;
@@ -13,7 +19,7 @@ pub mod vad;
 
 mod error;
 
-pub use decode::{AudioInfo, AudioReader};
+pub use decode::{decode_file, AudioInfo, AudioReader};
 pub use error::AudioError;
 pub use resample::Resampler16k;
-pub use vad::{refine_span, speech_regions, VadConfig};
+pub use vad::{refine_span, speech_regions, SpeechTracker, VadConfig};

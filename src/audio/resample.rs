@@ -231,6 +231,31 @@ mod tests {
         assert!(err < 0.01, "max error {err}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The output depends only on the stream, never on how it was cut into pieces.
+        #[test]
+        fn chunking_does_not_change_output(
+            rate in proptest::sample::select(vec![8_000u32, 11_025, 44_100, 48_000]),
+            cuts in proptest::collection::vec(0usize..3_000, 1..12),
+        ) {
+            let n: usize = 9_000;
+            let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0).collect();
+            let whole = resample_all(&input, rate).unwrap();
+            let mut r = Resampler16k::new(rate).unwrap();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                let end = (at + c).min(n);
+                out.extend(r.process(&input[at..end]));
+                at = end;
+            }
+            out.extend(r.process(&input[at..]));
+            out.extend(r.finish());
+            proptest::prop_assert_eq!(out, whole);
+        }
+    }
+
     #[test]
     fn rejects_zero_rate() {
         assert!(Resampler16k::new(0).is_err());

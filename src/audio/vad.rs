@@ -57,11 +57,21 @@ pub fn speech_regions(samples: &[f32], offset: u64, cfg: &VadConfig) -> Vec<Span
 pub fn speech_regions_at(samples: &[f32], rate: u32, offset: u64, cfg: &VadConfig) -> Vec<Span> {
     let hop = frame_len(rate);
     let levels = frame_levels(samples, hop);
-    if levels.is_empty() {
-        return Vec::new();
-    }
-    let is_speech = classify(&levels, cfg.threshold_db, cfg.min_dbfs, cfg.sure_dbfs);
+    let floor = noise_floor(&levels, &[]);
+    regions(&levels, &floor, hop, samples.len() as u64, offset, cfg)
+}
 
+/// Speech regions from frame levels and their floor; spans end at `len` at most.
+fn regions(
+    levels: &[f32],
+    floor: &[f32],
+    hop: usize,
+    len: u64,
+    offset: u64,
+    cfg: &VadConfig,
+) -> Vec<Span> {
+    let is_speech =
+        classify_with_floor(levels, floor, cfg.threshold_db, cfg.min_dbfs, cfg.sure_dbfs);
     let frames = |secs: f32| (secs.max(0.0) * 100.0).round() as usize;
     let mut runs = runs_of(&is_speech, true);
     // Bridge short pauses, then drop bursts too short to be speech.
@@ -75,7 +85,6 @@ pub fn speech_regions_at(samples: &[f32], rate: u32, offset: u64, cfg: &VadConfi
     merged.retain(|&(s, e)| e - s >= frames(cfg.min_speech).max(1));
 
     let pad = frames(cfg.pad);
-    let len = samples.len() as u64;
     let mut out: Vec<Span> = Vec::new();
     for (s, e) in merged {
         let start = (s.saturating_sub(pad) * hop) as u64;
@@ -89,6 +98,99 @@ pub fn speech_regions_at(samples: &[f32], rate: u32, offset: u64, cfg: &VadConfi
     out
 }
 
+/// [`speech_regions`] over a stream fed piece by piece, with the same result as on the
+/// whole stream. Keeps one level per 10 ms (about 1.4 MB per hour), not the audio.
+pub struct SpeechTracker {
+    hop: usize,
+    offset: u64,
+    cfg: VadConfig,
+    powers: Vec<f32>,
+    /// Samples of the frame not yet complete.
+    partial: Vec<f32>,
+    /// Noise floors of blocks whose ±4 s window is complete (they cannot change).
+    floors: Vec<f32>,
+    /// End of the last region handed out by [`SpeechTracker::take_settled`].
+    emitted_end: u64,
+}
+
+impl SpeechTracker {
+    /// A tracker for mono audio at `rate` (16 kHz for the recognition stream) whose first
+    /// sample is at `offset`.
+    pub fn new(rate: u32, offset: u64, cfg: VadConfig) -> Self {
+        let hop = frame_len(rate);
+        SpeechTracker {
+            hop,
+            offset,
+            cfg,
+            powers: Vec::new(),
+            partial: Vec::with_capacity(hop),
+            floors: Vec::new(),
+            emitted_end: offset,
+        }
+    }
+
+    pub fn push(&mut self, samples: &[f32]) {
+        let mut rest = samples;
+        if !self.partial.is_empty() {
+            let take = (self.hop - self.partial.len()).min(rest.len());
+            self.partial.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.partial.len() == self.hop {
+                self.powers.push(mean_power(&self.partial));
+                self.partial.clear();
+            }
+        }
+        let mut chunks = rest.chunks_exact(self.hop);
+        self.powers.extend(chunks.by_ref().map(mean_power));
+        self.partial.extend_from_slice(chunks.remainder());
+    }
+
+    /// Regions that later audio can no longer change, each returned once, in order.
+    /// Regions settle about 5 s after they end (the noise floor looks 4 s ahead). A call
+    /// costs time linear in the stream so far (cheap per frame: an hour is 360 000
+    /// frames), so call it every second or so, not per packet.
+    pub fn take_settled(&mut self) -> Vec<Span> {
+        let levels = levels_from_powers(&self.powers);
+        let mut scratch = Vec::new();
+        // A block's floor is final once its window is complete; the `+ 1` frame keeps
+        // the smoothing of the last frame out of it.
+        while (self.floors.len() + 1) * BLOCK + REACH < levels.len() {
+            let b = self.floors.len();
+            self.floors.push(block_floor(&levels, b, &mut scratch));
+        }
+        // A region is final once any later speech would be too far away to merge with
+        // it, padding included.
+        let frames = |secs: f32| (secs.max(0.0) * 100.0).round() as usize;
+        let margin = frames(self.cfg.min_silence) + 2 * frames(self.cfg.pad) + 2;
+        let final_frames = (self.floors.len() * BLOCK).saturating_sub(margin);
+        let limit = self.offset + (final_frames * self.hop) as u64;
+        let floor = noise_floor(&levels, &self.floors);
+        let len = (self.powers.len() * self.hop) as u64;
+        let out: Vec<Span> = regions(&levels, &floor, self.hop, len, self.offset, &self.cfg)
+            .into_iter()
+            .filter(|r| r.start >= self.emitted_end && r.end <= limit)
+            .collect();
+        if let Some(last) = out.last() {
+            self.emitted_end = last.end;
+        }
+        out
+    }
+
+    /// Ends the stream: the regions not yet returned.
+    pub fn finish(mut self) -> Vec<Span> {
+        let len = (self.powers.len() * self.hop + self.partial.len()) as u64;
+        if !self.partial.is_empty() {
+            self.powers.push(mean_power(&self.partial));
+        }
+        let levels = levels_from_powers(&self.powers);
+        let floor = noise_floor(&levels, &self.floors);
+        regions(&levels, &floor, self.hop, len, self.offset, &self.cfg)
+            .into_iter()
+            .filter(|r| r.start >= self.emitted_end)
+            .collect()
+    }
+}
+
 /// Samples per 10 ms analysis frame (at least one).
 pub(crate) fn frame_len(rate: u32) -> usize {
     (rate as usize / 100).max(1)
@@ -97,15 +199,24 @@ pub(crate) fn frame_len(rate: u32) -> usize {
 /// Level of each `hop`-sample frame in dBFS, smoothed over three frames so a single
 /// quiet frame inside a vowel does not read as a pause. The last partial frame counts.
 pub(crate) fn frame_levels(samples: &[f32], hop: usize) -> Vec<f32> {
-    let power: Vec<f64> = samples
-        .chunks(hop)
-        .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / c.len() as f64)
-        .collect();
+    let power: Vec<f32> = samples.chunks(hop).map(mean_power).collect();
+    levels_from_powers(&power)
+}
+
+fn mean_power(frame: &[f32]) -> f32 {
+    (frame
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        / frame.len() as f64) as f32
+}
+
+fn levels_from_powers(power: &[f32]) -> Vec<f32> {
     (0..power.len())
         .map(|i| {
             let lo = i.saturating_sub(1);
             let hi = (i + 2).min(power.len());
-            let p = power[lo..hi].iter().sum::<f64>() / (hi - lo) as f64;
+            let p = power[lo..hi].iter().map(|&p| f64::from(p)).sum::<f64>() / (hi - lo) as f64;
             to_db(p)
         })
         .collect()
@@ -127,36 +238,62 @@ pub(crate) fn classify(
     min_dbfs: f32,
     sure_dbfs: f32,
 ) -> Vec<bool> {
-    let floor = noise_floor(levels);
+    classify_with_floor(
+        levels,
+        &noise_floor(levels, &[]),
+        threshold_db,
+        min_dbfs,
+        sure_dbfs,
+    )
+}
+
+fn classify_with_floor(
+    levels: &[f32],
+    floor: &[f32],
+    threshold_db: f32,
+    min_dbfs: f32,
+    sure_dbfs: f32,
+) -> Vec<bool> {
     levels
         .iter()
-        .zip(&floor)
+        .zip(floor)
         .map(|(&l, &f)| l > sure_dbfs || l > (f + threshold_db).max(min_dbfs))
         .collect()
 }
 
+/// Frames per noise-floor block (0.5 s) and how far the floor looks each way (4 s).
+const BLOCK: usize = 50;
+const REACH: usize = 400;
+
 /// The local noise floor for each frame: the 5th percentile of the frames within ±4 s
 /// (long enough that a call almost always has a breath or a pause in it), updated every
-/// 0.5 s, never below [`FLOOR_MIN_DB`].
-pub(crate) fn noise_floor(levels: &[f32]) -> Vec<f32> {
-    const BLOCK: usize = 50;
-    const REACH: usize = 400;
+/// 0.5 s, never below [`FLOOR_MIN_DB`]. `known` holds already computed leading blocks.
+pub(crate) fn noise_floor(levels: &[f32], known: &[f32]) -> Vec<f32> {
     let mut floor = vec![FLOOR_MIN_DB; levels.len()];
     let mut scratch = Vec::with_capacity(2 * REACH + BLOCK);
-    for block_start in (0..levels.len()).step_by(BLOCK) {
+    for (b, block_start) in (0..levels.len()).step_by(BLOCK).enumerate() {
         let block_end = (block_start + BLOCK).min(levels.len());
-        let lo = block_start.saturating_sub(REACH);
-        let hi = (block_end + REACH).min(levels.len());
-        scratch.clear();
-        scratch.extend_from_slice(&levels[lo..hi]);
-        let k = scratch.len() / 20;
-        let value = scratch
-            .select_nth_unstable_by(k, f32::total_cmp)
-            .1
-            .max(FLOOR_MIN_DB);
+        let value = match known.get(b) {
+            Some(&v) => v,
+            None => block_floor(levels, b, &mut scratch),
+        };
         floor[block_start..block_end].fill(value);
     }
     floor
+}
+
+fn block_floor(levels: &[f32], block: usize, scratch: &mut Vec<f32>) -> f32 {
+    let block_start = block * BLOCK;
+    let block_end = (block_start + BLOCK).min(levels.len());
+    let lo = block_start.saturating_sub(REACH);
+    let hi = (block_end + REACH).min(levels.len());
+    scratch.clear();
+    scratch.extend_from_slice(&levels[lo..hi]);
+    let k = scratch.len() / 20;
+    scratch
+        .select_nth_unstable_by(k, f32::total_cmp)
+        .1
+        .max(FLOOR_MIN_DB)
 }
 
 /// Maximal runs `[start, end)` of frames equal to `value`.
@@ -207,6 +344,48 @@ mod tests {
             r[1].end.abs_diff(1000 + 9 * rate as u64 / 2) <= tol,
             "{r:?}"
         );
+    }
+
+    /// Streaming gives exactly the regions of the whole signal, whatever the pieces.
+    #[test]
+    fn tracker_matches_whole_signal() {
+        let rate = 16_000usize;
+        let mut x: Vec<f32> = noise(rate * 30, 5).iter().map(|v| v * 0.005).collect();
+        let mut t = rate / 2;
+        let mut k = 0;
+        while t + rate < x.len() {
+            let len = (rate / 4 + (k * 3_331) % rate).min(x.len() - t);
+            let b = burst(len, rate as u32, 0.05 + 0.1 * (k % 3) as f32);
+            for (i, v) in b.iter().enumerate() {
+                x[t + i] += v;
+            }
+            t += len + rate / 10 + (k * 7_919) % rate;
+            k += 1;
+        }
+        let cfg = VadConfig::default();
+        let whole = speech_regions(&x, 777, &cfg);
+        assert!(whole.len() > 5, "{whole:?}");
+        for piece in [1usize, 159, 160, 4_000, 48_013] {
+            let mut tr = SpeechTracker::new(rate as u32, 777, cfg.clone());
+            let mut got = Vec::new();
+            let mut pushed = 0;
+            for c in x.chunks(piece) {
+                tr.push(c);
+                pushed += c.len();
+                // As a pipeline would: every half second or so.
+                if pushed >= rate / 2 {
+                    pushed = 0;
+                    got.extend(tr.take_settled());
+                }
+            }
+            let settled_before_end = got.len();
+            got.extend(tr.finish());
+            assert_eq!(got, whole, "pieces of {piece}");
+            assert!(
+                settled_before_end > 0,
+                "nothing settled before the end ({piece})"
+            );
+        }
     }
 
     #[test]
