@@ -45,9 +45,19 @@ pub struct Fixture {
     pub items: Vec<Item>,
 }
 
+/// The clean fixture.
 pub fn fixture() -> Fixture {
+    fixture_wav("asr_call.wav")
+}
+
+/// The same call after a G.711 (8 kHz mu-law) line; same truth.
+pub fn phone_fixture() -> Fixture {
+    fixture_wav("asr_call_phone.wav")
+}
+
+fn fixture_wav(name: &str) -> Fixture {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let mut reader = hound::WavReader::open(dir.join("asr_call.wav")).expect("fixture wav");
+    let mut reader = hound::WavReader::open(dir.join(name)).expect("fixture wav");
     let spec = reader.spec();
     assert_eq!((spec.sample_rate, spec.channels), (16_000, 1));
     let samples: Vec<f32> = reader
