@@ -82,6 +82,25 @@ fn fixture_wav(name: &str) -> Fixture {
     Fixture { samples, items }
 }
 
+/// The fixture cut to `margin_s` of audio before its first and after its last item.
+pub fn trimmed(f: &Fixture, margin_s: f64) -> Fixture {
+    let margin = (margin_s * RATE) as u64;
+    let from = f.items[0].start.saturating_sub(margin);
+    let to = (f.items[f.items.len() - 1].end + margin).min(f.samples.len() as u64);
+    Fixture {
+        samples: f.samples[from as usize..to as usize].to_vec(),
+        items: f
+            .items
+            .iter()
+            .map(|i| Item {
+                start: i.start - from,
+                end: i.end - from,
+                ..i.clone()
+            })
+            .collect(),
+    }
+}
+
 /// `copies` of the fixture joined by `gap_s` of silence, with the truth shifted to match.
 pub fn repeated(f: &Fixture, copies: usize, gap_s: f64) -> Fixture {
     let gap = (gap_s * RATE) as usize;
