@@ -33,7 +33,7 @@ pub enum AsrError {
     #[error("a window of {samples} samples is longer than 30 s ({max} samples at 16 kHz); split it first (StreamingTranscriber does)")]
     WindowTooLong { samples: usize, max: usize },
     #[error(
-        "audio contains non-finite samples (NaN or infinity); the decoder's output must be checked"
+        "audio contains non-finite samples (NaN or infinity); the audio decoder or resampler produced them, check the input file"
     )]
     NonFiniteSamples,
     #[error("whisper.cpp failed: {0}")]
