@@ -14,6 +14,7 @@ use whisper_rs::{
     WhisperContextParameters, WhisperState,
 };
 
+use super::window::{frame_rms, pause_level, FRAME};
 pub use super::words::TimingMode;
 use super::words::{assemble, find_loop, RawSegment, RawToken};
 use super::Segment;
@@ -32,7 +33,7 @@ pub enum AsrError {
     #[error("a window of {samples} samples is longer than 30 s ({max} samples at 16 kHz); split it first (StreamingTranscriber does)")]
     WindowTooLong { samples: usize, max: usize },
     #[error(
-        "audio contains non-finite samples (NaN or infinity); the decoder's output must be checked"
+        "audio contains non-finite samples (NaN or infinity); the audio decoder or resampler produced them, check the input file"
     )]
     NonFiniteSamples,
     #[error("whisper.cpp failed: {0}")]
@@ -186,13 +187,15 @@ impl Transcriber {
                 completed: Vec::new(),
             });
         }
-        Ok(assemble(
+        let mut segments = assemble(
             &raw,
             self.eot,
             self.cfg.timing,
             offset,
             samples.len() as u64,
-        ))
+        );
+        extend_squeezed_end(&mut segments, samples, offset);
+        Ok(segments)
     }
 
     fn decode(&self, audio: &[f32]) -> Result<Vec<RawSegment>, AsrError> {
@@ -255,6 +258,54 @@ impl Transcriber {
     }
 }
 
+/// Shortest time a spoken token can take; anything shorter is a timing failure.
+const MIN_TOKEN: u64 = ASR_RATE as u64 / 20;
+/// How far a squeezed last word may be extended along the audio.
+const MAX_EXTENSION: u64 = 2 * ASR_RATE as u64;
+
+/// whisper.cpp aligns tokens only up to the last timestamp the decoder predicted; when
+/// that comes early, the window's last word is squeezed to (nearly) nothing and ends
+/// before its sound does. Extend such a word to the last sound within 2 s after it, so
+/// its span covers its sound rather than stopping short of it.
+fn extend_squeezed_end(segments: &mut [Segment], samples: &[f32], offset: u64) {
+    let Some(seg) = segments.iter_mut().rev().find(|s| !s.words.is_empty()) else {
+        return;
+    };
+    let Some(word) = seg.words.last_mut() else {
+        return;
+    };
+    let Some(token) = word
+        .tokens
+        .iter_mut()
+        .rev()
+        .find(|t| t.text.chars().any(char::is_alphanumeric))
+    else {
+        return;
+    };
+    if token.span.len() >= MIN_TOKEN {
+        return;
+    }
+    let frames = frame_rms(samples);
+    let pause = pause_level(&frames);
+    let first = ((token.span.end - offset) as usize / FRAME).min(frames.len());
+    let limit = first + (MAX_EXTENSION as usize / FRAME);
+    // Nothing is decoded after this word, so any sound that follows it (within reach)
+    // is its own or unheard speech: cover it.
+    let Some(last_loud) = frames[first..frames.len().min(limit)]
+        .iter()
+        .rposition(|&r| r > pause)
+    else {
+        return;
+    };
+    let end =
+        (offset + ((first + last_loud + 1) * FRAME) as u64).min(offset + samples.len() as u64);
+    if end > token.span.end {
+        token.span.end = end;
+        word.span.end = word.span.end.max(end);
+        seg.span.end = seg.span.end.max(end);
+    }
+}
+
 /// The alignment-head preset for the model's shape, read from the ggml header (magic,
 /// then i32 n_vocab, audio ctx/state/head/layer, text ctx/state/head/layer).
 fn dtw_preset(model_path: &Path) -> Result<DtwModelPreset, AsrError> {
@@ -303,4 +354,73 @@ fn check_language(ctx: &WhisperContext, language: &str) -> Result<(), AsrError> 
         return Err(err("Whisper does not know this language code"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::{Token, Word};
+
+    fn squeezed(at: u64, len: u64) -> Vec<Segment> {
+        let span = Span::new(at, at + len);
+        vec![Segment {
+            span,
+            words: vec![Word {
+                text: "much.".into(),
+                span,
+                confidence: 0.9,
+                tokens: vec![
+                    Token {
+                        text: " much".into(),
+                        span,
+                        probability: 0.9,
+                    },
+                    Token {
+                        text: ".".into(),
+                        span: Span::new(at + len, at + len),
+                        probability: 0.9,
+                    },
+                ],
+            }],
+            no_speech_probability: 0.0,
+        }]
+    }
+
+    /// 3 s: silence, a 0.3 s tone at 1.3 s (the word's real sound), silence.
+    fn audio() -> Vec<f32> {
+        (0..48_000)
+            .map(|i| {
+                if (20_800..25_600).contains(&i) {
+                    0.3 * (i as f32 * 0.2).sin()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn squeezed_last_word_is_extended_over_its_sound() {
+        let offset = 1_000_000;
+        let mut segs = squeezed(offset + 16_000, 0);
+        extend_squeezed_end(&mut segs, &audio(), offset);
+        let end = segs[0].words[0].tokens[0].span.end - offset;
+        assert!((25_600..=25_600 + FRAME as u64).contains(&end), "end {end}");
+        assert_eq!(
+            segs[0].words[0].span.end,
+            segs[0].words[0].tokens[0].span.end
+        );
+        assert_eq!(segs[0].span.end, segs[0].words[0].span.end);
+    }
+
+    #[test]
+    fn a_word_with_real_duration_is_left_alone() {
+        let mut segs = squeezed(16_000, 4_000);
+        let before = segs.clone();
+        extend_squeezed_end(&mut segs, &audio(), 0);
+        assert_eq!(segs, before);
+        let mut empty: Vec<Segment> = Vec::new();
+        extend_squeezed_end(&mut empty, &audio(), 0);
+        assert!(empty.is_empty());
+    }
 }

@@ -14,7 +14,7 @@ use crate::time::{Span, ASR_RATE};
 
 const RATE: usize = ASR_RATE as usize;
 /// Energy frame: 10 ms.
-const FRAME: usize = RATE / 100;
+pub(crate) const FRAME: usize = RATE / 100;
 /// A cut point is judged by the energy of ±100 ms around it.
 const QUIET_HALF_FRAMES: usize = 10;
 /// Where in a full window the cut is searched for.
@@ -188,7 +188,7 @@ fn plan_cut(frames: &[f32], len: usize) -> Cut {
 }
 
 /// RMS of each 10 ms frame (the last one may be short).
-fn frame_rms(samples: &[f32]) -> Vec<f32> {
+pub(crate) fn frame_rms(samples: &[f32]) -> Vec<f32> {
     samples
         .chunks(FRAME)
         .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt())
@@ -217,7 +217,7 @@ fn quietest(frames: &[f32], from: usize, to: usize) -> Option<(usize, f32)> {
 
 /// Energy under which a neighbourhood counts as a pause: a tenth of loud speech (the
 /// 90th percentile frame), but never below the no-signal floor.
-fn pause_level(frames: &[f32]) -> f32 {
+pub(crate) fn pause_level(frames: &[f32]) -> f32 {
     let mut sorted: Vec<f32> = frames.to_vec();
     sorted.sort_by(f32::total_cmp);
     let p90 = sorted

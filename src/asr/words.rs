@@ -15,7 +15,8 @@ const SAMPLES_PER_CS: i64 = (ASR_RATE / 100) as i64;
 pub enum TimingMode {
     /// Dynamic time warping over the alignment heads' cross-attention
     /// (`t_dtw`, which marks the end of a token); a token starts where the previous
-    /// text token of the same window ended.
+    /// spoken token of the same window ended. Measured better than `TokenTimestamps`
+    /// (see `benches/asr.rs`), and its errors lean toward covering more audio.
     Dtw,
     /// whisper.cpp's heuristic per-token `t0`/`t1` from timestamp-token probabilities.
     TokenTimestamps,
@@ -64,7 +65,9 @@ pub(crate) fn assemble(
         let mut words: Vec<(Vec<u8>, Vec<Token>)> = Vec::new();
         for tok in seg.tokens.iter().filter(|t| t.id < eot) {
             let (start_cs, end_cs) = token_times(tok, seg, mode, prev_end);
-            prev_end = Some(end_cs);
+            if !is_punctuation(&tok.bytes) {
+                prev_end = Some(end_cs);
+            }
             let span = Span::new(clamp(start_cs), clamp(end_cs.max(start_cs)));
             let token = Token {
                 text: String::from_utf8_lossy(&tok.bytes).into_owned(),
@@ -106,10 +109,11 @@ fn token_times(
         TimingMode::TokenTimestamps => (t0, t1),
         TimingMode::Dtw if tok.t_dtw >= 0 => {
             let end = tok.t_dtw;
-            // After a pause DTW's previous end lies in the silence; the heuristic start
-            // is the better bound then, but never after the token's own end.
+            // The DTW path is monotonic: a token occupies the audio from the previous
+            // spoken token's end to its own. After a pause that start lies early, in the
+            // silence, which errs toward covering more audio, never less.
             let start = match prev_end {
-                Some(p) if p <= end => p.max(t0.min(end)),
+                Some(p) if p <= end => p,
                 _ => t0.min(end),
             };
             (start, end)
@@ -138,7 +142,12 @@ fn make_word(bytes: &[u8], tokens: Vec<Token>) -> Option<Word> {
     if text.is_empty() {
         return None;
     }
-    let span = tokens.iter().map(|t| t.span).reduce(|a, b| a.union(&b))?;
+    // Punctuation is not heard: it must not stretch the word over the pause after it.
+    let spoken = tokens.iter().filter(|t| !is_punctuation(t.text.as_bytes()));
+    let span = spoken
+        .map(|t| t.span)
+        .reduce(|a, b| a.union(&b))
+        .or_else(|| tokens.iter().map(|t| t.span).reduce(|a, b| a.union(&b)))?;
     let confidence = tokens.iter().map(|t| t.probability).sum::<f32>() / tokens.len() as f32;
     Some(Word {
         text,
@@ -146,6 +155,14 @@ fn make_word(bytes: &[u8], tokens: Vec<Token>) -> Option<Word> {
         confidence,
         tokens,
     })
+}
+
+/// A token of only punctuation and spaces (",", ".", " -"): it has no sound of its own.
+fn is_punctuation(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_punctuation() || b.is_ascii_whitespace())
 }
 
 fn cover(words: &[Word]) -> Option<Span> {
@@ -242,7 +259,8 @@ mod tests {
             num.tokens[1].span,
             Span::new(1_000 + 70 * 160, 1_000 + 90 * 160)
         );
-        assert_eq!(num.span, Span::new(1_000 + 50 * 160, 1_000 + 95 * 160));
+        // The comma is silent: the word ends with its last digit.
+        assert_eq!(num.span, Span::new(1_000 + 50 * 160, 1_000 + 90 * 160));
         assert_eq!(out[0].span, Span::new(1_000 + 10 * 160, 1_000 + 130 * 160));
     }
 
@@ -261,14 +279,19 @@ mod tests {
         let s = seg(vec![
             tok(" four", 5, 30, 40),
             tok(" five", 35, 60, 70),
-            // After a pause: the heuristic start (200) is later than the previous end.
+            // After a pause the start stays at the previous end (covers more, not less).
             tok(" six", 200, 230, 240),
+            // Punctuation neither moves the next start nor stretches its word.
+            tok(".", 240, 300, 300),
+            tok(" seven", 310, 330, 340),
         ]);
         let out = assemble(&[s], EOT, TimingMode::Dtw, 0, 480_000);
         let spans: Vec<Span> = out[0].words.iter().map(|w| w.span).collect();
         assert_eq!(spans[0], Span::new(5 * 160, 40 * 160));
         assert_eq!(spans[1], Span::new(40 * 160, 70 * 160));
-        assert_eq!(spans[2], Span::new(200 * 160, 240 * 160));
+        assert_eq!(spans[2], Span::new(70 * 160, 240 * 160));
+        assert_eq!(out[0].words[2].text, "six.");
+        assert_eq!(spans[3], Span::new(240 * 160, 340 * 160));
     }
 
     #[test]

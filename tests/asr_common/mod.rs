@@ -45,9 +45,19 @@ pub struct Fixture {
     pub items: Vec<Item>,
 }
 
+/// The clean fixture.
 pub fn fixture() -> Fixture {
+    fixture_wav("asr_call.wav")
+}
+
+/// The same call after a G.711 (8 kHz mu-law) line; same truth.
+pub fn phone_fixture() -> Fixture {
+    fixture_wav("asr_call_phone.wav")
+}
+
+fn fixture_wav(name: &str) -> Fixture {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let mut reader = hound::WavReader::open(dir.join("asr_call.wav")).expect("fixture wav");
+    let mut reader = hound::WavReader::open(dir.join(name)).expect("fixture wav");
     let spec = reader.spec();
     assert_eq!((spec.sample_rate, spec.channels), (16_000, 1));
     let samples: Vec<f32> = reader
@@ -70,6 +80,25 @@ pub fn fixture() -> Fixture {
         })
         .collect();
     Fixture { samples, items }
+}
+
+/// The fixture cut to `margin_s` of audio before its first and after its last item.
+pub fn trimmed(f: &Fixture, margin_s: f64) -> Fixture {
+    let margin = (margin_s * RATE) as u64;
+    let from = f.items[0].start.saturating_sub(margin);
+    let to = (f.items[f.items.len() - 1].end + margin).min(f.samples.len() as u64);
+    Fixture {
+        samples: f.samples[from as usize..to as usize].to_vec(),
+        items: f
+            .items
+            .iter()
+            .map(|i| Item {
+                start: i.start - from,
+                end: i.end - from,
+                ..i.clone()
+            })
+            .collect(),
+    }
 }
 
 /// `copies` of the fixture joined by `gap_s` of silence, with the truth shifted to match.

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Makes tests/data/asr_call.wav + asr_call.json: a short call-center utterance with
+"""Makes tests/data/asr_call.wav + asr_call.json (+ asr_call_phone.wav, the same call
+through a G.711 line): a short call-center utterance with
 every word and digit group synthesised separately, then joined, so each item's start
 and end are known to the sample.
 
@@ -23,6 +24,7 @@ RATE = 16000
 HERE = os.path.dirname(os.path.abspath(__file__))
 WAV_OUT = os.path.join(HERE, "asr_call.wav")
 JSON_OUT = os.path.join(HERE, "asr_call.json")
+PHONE_OUT = os.path.join(HERE, "asr_call_phone.wav")  # same truth
 
 # (spoken text, written form, kind); None marks a pause between phrases.
 SCRIPT = [
@@ -115,7 +117,21 @@ def main():
     with open(JSON_OUT, "w") as f:
         json.dump({"rate": RATE, "samples": len(pcm), "items": items}, f, indent=1)
         f.write("\n")
+    telephone(WAV_OUT, PHONE_OUT)
     print(f"{WAV_OUT}: {len(pcm) / RATE:.2f} s, {len(items)} items")
+
+
+def telephone(src, dst):
+    """The same audio through a G.711 line: 8 kHz mu-law and back to 16 kHz. sox's
+    resampler is linear-phase, so the truth's sample positions still hold."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ulaw = os.path.join(tmp, "line.wav")
+        subprocess.run(["sox", "-D", src, "-r", "8000", "-e", "mu-law", "-b", "8", ulaw],
+                       check=True)
+        with wave.open(src, "rb") as w:
+            n = w.getnframes()
+        subprocess.run(["sox", "-D", ulaw, "-e", "signed", "-b", "16", dst,
+                        "rate", str(RATE), "trim", "0", f"{n}s"], check=True)
 
 
 if __name__ == "__main__":
