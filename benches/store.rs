@@ -7,11 +7,19 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hushline::store::{decrypt_file, Keyring, MasterKey, RecordingWriter};
 
-const SAMPLES: usize = 8 * 1024 * 1024; // 16 MiB of 16-bit PCM
+/// 16 MiB of 16-bit PCM when benchmarking; 1 MiB when `cargo test` runs the benches
+/// once as a smoke test (no `--bench` argument), where the crate is unoptimised.
+fn sample_count() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        8 * 1024 * 1024
+    } else {
+        512 * 1024
+    }
+}
 
-fn samples() -> Vec<f32> {
+fn samples(n: usize) -> Vec<f32> {
     let mut x: u32 = 1;
-    (0..SAMPLES)
+    (0..n)
         .map(|_| {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             f32::from((x >> 16) as i16) / 32768.0
@@ -22,7 +30,8 @@ fn samples() -> Vec<f32> {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let keys = Keyring::from_keys(vec![MasterKey::from_bytes("bench", [7; 32]).unwrap()]).unwrap();
-    let audio = samples();
+    let n = sample_count();
+    let audio = samples(n);
     let enc = dir.path().join("b.wav.enc");
     let out = dir.path().join("b.wav");
     let copy = dir.path().join("copy.wav");
@@ -37,9 +46,9 @@ fn bench(c: &mut Criterion) {
     encrypt(&enc);
     decrypt_file(&enc, &out, &keys).unwrap();
 
-    let mut g = c.benchmark_group("recording_16MiB");
+    let mut g = c.benchmark_group(format!("recording_{}MiB", 2 * n >> 20));
     g.sample_size(10);
-    g.throughput(Throughput::Bytes(2 * SAMPLES as u64));
+    g.throughput(Throughput::Bytes(2 * n as u64));
     g.bench_function("encrypt (f32 -> PCM -> AES-GCM STREAM, fsync)", |b| {
         b.iter(|| encrypt(black_box(&enc)))
     });
@@ -59,7 +68,7 @@ fn bench(c: &mut Criterion) {
             StreamBE32::<Aes256Gcm>::from_aead(Aes256Gcm::new(&[9u8; 32].into()), &[1u8; 7].into());
         let mut buf = Vec::with_capacity(65536 + 16);
         b.iter(|| {
-            for i in 0..(2 * SAMPLES / 65536) as u32 {
+            for i in 0..(2 * n / 65536) as u32 {
                 buf.clear();
                 buf.resize(65536, 0x5A);
                 stream.encrypt_in_place(i, false, b"aad", &mut buf).unwrap();
