@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
     encrypt(&enc);
     decrypt_file(&enc, &out, &keys).unwrap();
 
-    let mut g = c.benchmark_group(format!("recording_{}MiB", 2 * n >> 20));
+    let mut g = c.benchmark_group(format!("recording_{}MiB", (2 * n) >> 20));
     g.sample_size(10);
     g.throughput(Throughput::Bytes(2 * n as u64));
     g.bench_function("encrypt (f32 -> PCM -> AES-GCM STREAM, fsync)", |b| {
