@@ -67,14 +67,20 @@ struct Fixture {
     bytes: Vec<u8>,
 }
 
-/// A three-chunk mono recording under key `k1` = [1; 32].
+/// A three-chunk mono recording under key `k1` = [1; 32], encrypted once per test binary.
 fn fixture() -> Fixture {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let dir = tempfile::tempdir().unwrap();
     let enc = dir.path().join("call.wav.enc");
-    let keys = ring("k1", 1);
-    let v = pcm(70_000, 16, 7);
-    encrypt(&enc, keys.primary(), 8000, 1, 16, &to_f32(&v, 16), 4096);
-    let bytes = fs::read(&enc).unwrap();
+    let bytes = BYTES
+        .get_or_init(|| {
+            let keys = ring("k1", 1);
+            let v = pcm(70_000, 16, 7);
+            encrypt(&enc, keys.primary(), 8000, 1, 16, &to_f32(&v, 16), 4096);
+            fs::read(&enc).unwrap()
+        })
+        .clone();
+    fs::write(&enc, &bytes).unwrap();
     let out = dir.path().join("call.wav");
     Fixture {
         _dir: dir,

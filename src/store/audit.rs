@@ -35,10 +35,11 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// A read-back of `file` (recorded by absolute path when it can be resolved).
     pub fn decrypt(file: &Path, key_id: &str, reason: &str) -> Self {
         AuditEntry {
             action: "decrypt".into(),
-            file: file.display().to_string(),
+            file: absolute(file),
             key_id: key_id.into(),
             new_key_id: None,
             reason: reason.into(),
@@ -48,12 +49,19 @@ impl AuditEntry {
     pub fn rewrap(file: &Path, old_key_id: &str, new_key_id: &str, reason: &str) -> Self {
         AuditEntry {
             action: "rewrap".into(),
-            file: file.display().to_string(),
+            file: absolute(file),
             key_id: old_key_id.into(),
             new_key_id: Some(new_key_id.into()),
             reason: reason.into(),
         }
     }
+}
+
+fn absolute(file: &Path) -> String {
+    fs::canonicalize(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The result of a successful [`verify`].

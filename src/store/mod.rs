@@ -21,7 +21,9 @@ pub mod recording;
 pub mod transcript;
 
 pub use error::StoreError;
-pub use keys::{key_file_from_env_or, keygen, load_keyring, Keyring, MasterKey};
+pub use keys::{
+    add_key, key_file_from_env_or, keygen, load_keyring, load_keyring_from, Keyring, MasterKey,
+};
 pub use readback::{
     decrypt_file, decrypt_file_audited, rewrap_file, rewrap_file_audited, DecryptInfo,
 };

@@ -131,7 +131,7 @@ impl RecordingWriter {
         if riff_total > u64::from(u32::MAX) {
             return Err(StoreError::TooLarge(self.path.clone()));
         }
-        let mut bytes = [0u8; BATCH * 3];
+        let mut bytes = Zeroizing::new([0u8; BATCH * 3]);
         for batch in samples.chunks(BATCH) {
             let n = batch.len() * width;
             if width == 2 {
@@ -150,7 +150,6 @@ impl RecordingWriter {
                 return Err(e);
             }
         }
-        bytes.fill(0);
         self.samples += samples.len() as u64;
         self.data_bytes += added;
         Ok(())
