@@ -138,6 +138,7 @@ impl Detector {
                     merge_item(&mut found, it);
                 }
             }
+            let found = self.join_id_parts(found);
             items.extend(found.into_iter().map(|it| (ci, it)));
         }
         items.sort_by_key(|(_, it)| (it.span.start, it.channel));
@@ -263,6 +264,35 @@ impl Detector {
             .into_iter()
             .map(|(r, dec)| self.item(ch, idx[r.start], idx[r.end - 1], dec))
             .collect()
+    }
+
+    /// Parts of one spoken ID that Whisper broke up with words it guessed ("腰三 什么
+    /// 動五 哪 幺八…"): consecutive ID items on a channel, at most `max_fillers` words
+    /// and `max_gap` apart, become one item, so the audio under the guesses (likely
+    /// digits) is covered too.
+    fn join_id_parts(&self, mut items: Vec<Item>) -> Vec<Item> {
+        items.sort_by_key(|it| it.span.start);
+        let mut out: Vec<Item> = Vec::with_capacity(items.len());
+        for it in items {
+            if let Some(prev) = out.last_mut() {
+                let words_between = it.first.0.saturating_sub(prev.last.0 + 1);
+                if prev.kind == EntityKind::CnId
+                    && it.kind == EntityKind::CnId
+                    && !(prev.validated && it.validated)
+                    && words_between <= self.rules.thresholds.max_fillers
+                    && it.span.start.saturating_sub(prev.span.end) <= self.max_gap
+                {
+                    prev.last = it.last;
+                    prev.span = prev.span.union(&it.span);
+                    prev.validated = false;
+                    prev.reason = "fail-closed:id-context".to_string();
+                    prev.confidence = prev.confidence.min(it.confidence);
+                    continue;
+                }
+            }
+            out.push(it);
+        }
+        out
     }
 
     /// The item for pieces `p0..=p1` of a channel.
