@@ -337,7 +337,10 @@ fn looks_like_date(d: &[u8], groups: &[usize]) -> bool {
     let num = |r: std::ops::Range<usize>| -> u32 {
         d[r].iter().fold(0, |acc, x| acc * 10 + (x - b'0') as u32)
     };
-    if !d.iter().all(u8::is_ascii_digit) || groups.len() != 3 {
+    if !d.iter().all(u8::is_ascii_digit)
+        || groups.len() != 3
+        || groups.iter().sum::<usize>() != d.len()
+    {
         return false;
     }
     let (a, b, c) = (groups[0], groups[1], groups[2]);
