@@ -8,7 +8,7 @@ mod detect_support;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use hushline::detect::{ChannelWord, Detector, Rules};
 
-use detect_support::{word_at, WORD_GAP};
+use detect_support::say;
 
 /// About ten minutes of call: chatter, with a card, expiry, code and an order number
 /// read every so often, in numerals and in words.
@@ -25,22 +25,8 @@ fn call() -> Vec<ChannelWord> {
     let mut t = 0.0;
     for round in 0..40 {
         let mut ch = (round % 2) as u16;
-        for w in chatter.split_whitespace() {
-            let (cw, end) = word_at(ch, w, t, true);
-            t = end + WORD_GAP;
-            words.push(cw);
-        }
-        for w in items[round % items.len()].split_whitespace() {
-            match w {
-                "A:" => ch = 0,
-                "B:" => ch = 1,
-                _ => {
-                    let (cw, end) = word_at(ch, w, t, true);
-                    t = end + WORD_GAP;
-                    words.push(cw);
-                }
-            }
-        }
+        say(chatter, &mut t, &mut ch, &mut words);
+        say(items[round % items.len()], &mut t, &mut ch, &mut words);
     }
     words
 }

@@ -9,25 +9,7 @@ use hushline::detect::{ChannelWord, Detector, EntityKind, Language, Rules};
 use hushline::time::Span;
 use proptest::prelude::*;
 
-use detect_support::{word_at, WORD_GAP};
-
-fn words_of(text: &str) -> Vec<ChannelWord> {
-    let mut t = 0.3;
-    let mut ch = 0;
-    let mut out = Vec::new();
-    for w in text.split_whitespace() {
-        match w {
-            "A:" => ch = 0,
-            "B:" => ch = 1,
-            _ => {
-                let (cw, end) = word_at(ch, w, t, true);
-                t = end + WORD_GAP;
-                out.push(cw);
-            }
-        }
-    }
-    out
-}
+use detect_support::call;
 
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -113,7 +95,7 @@ proptest! {
 #[test]
 fn input_order_does_not_matter() {
     let det = Detector::new(Rules::default()).unwrap();
-    let words = words_of(
+    let words = call(
         "A: card number? B: 4539 1488 A: mm-hm B: 0343 6467 A: and the CVV? B: 123 \
          A: expiry? B: 08/27",
     );
@@ -134,8 +116,8 @@ fn input_order_does_not_matter() {
 
 #[test]
 fn language_selection_limits_word_tables() {
-    let zh = words_of("B: 身份证 幺幺零幺零五幺九四九幺二三幺零零二叉");
-    let en = words_of(
+    let zh = call("B: 身份证 幺幺零幺零五幺九四九幺二三幺零零二叉");
+    let en = call(
         "B: four five three nine one four eight eight zero three four three six four six seven",
     );
     let both = Detector::new(Rules::default()).unwrap();
@@ -147,7 +129,7 @@ fn language_selection_limits_word_tables() {
     let zh_only = Detector::new(Rules::default().with_languages(&["zh".parse().unwrap()])).unwrap();
     assert!(zh_only.detect(&en).items.is_empty());
     // Numerals are recognised whatever the language.
-    let numerals = words_of("B: 4539 1488 0343 6467");
+    let numerals = call("B: 4539 1488 0343 6467");
     assert_eq!(zh_only.detect(&numerals).items[0].kind, EntityKind::Card);
 }
 
@@ -159,7 +141,7 @@ fn detector_is_shared_between_threads() {
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let det = det.clone();
-            std::thread::spawn(move || det.detect(&words_of("B: 4539 1488 0343 6467")).items.len())
+            std::thread::spawn(move || det.detect(&call("B: 4539 1488 0343 6467")).items.len())
         })
         .collect();
     for h in handles {
@@ -170,7 +152,7 @@ fn detector_is_shared_between_threads() {
 #[test]
 fn masked_tag_word_spans_the_item_and_keeps_surrounding_text() {
     let det = Detector::new(Rules::default()).unwrap();
-    let words = words_of("B: 号码是11010519491231002X。 谢谢");
+    let words = call("B: 号码是11010519491231002X。 谢谢");
     let d = det.detect(&words);
     assert_eq!(d.items.len(), 1, "{:?}", d.items);
     let tag = d.masked.iter().find(|w| w.redacted.is_some()).unwrap();

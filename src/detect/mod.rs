@@ -7,17 +7,17 @@
 //! Must not touch audio, files or keys, and must never log or return a detected value.
 //!
 //! How a call's words become redactions, per channel (speaker):
-//! 1. [`lexicon`] cuts each word into lexemes, each with its share of the word's time
+//! 1. `lexicon` cuts each word into lexemes, each with its share of the word's time
 //!    (from Whisper's tokens when they spell the word).
-//! 2. [`normalize`] reads lexemes as digits ("forty one eleven" → 4 1 1 1, 腰 → 1 when
+//! 2. `normalize` reads lexemes as digits ("forty one eleven" → 4 1 1 1, 腰 → 1 when
 //!    next to digits), separators, fillers and other words.
-//! 3. [`classify`] stitches digits into runs across separators, fillers and short pauses,
+//! 3. `classify` stitches digits into runs across separators, fillers and short pauses,
 //!    finds context phrases on both channels, and decides each run: checksums first
 //!    (card, CN ID), then the nearest context (CVV, expiry, SSN, ID, negative), then the
 //!    fail-closed rules for long runs.
-//! 4. [`mask`] replaces each item in the words by its tag.
+//! 4. `mask` replaces each item in the words by its tag.
 //!
-//! [`detector`] holds the compiled rules and runs these steps per call.
+//! `detector` holds the compiled rules and runs these steps per call.
 //!
 //! [`Detector::detect`] is pure and takes a whole call; a live caller can run it over a
 //! sliding window of recent words (longer than the gap and context settings) and keep
