@@ -273,41 +273,67 @@ impl Classifier<'_> {
         if n < 20 {
             return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
         }
-        let mut windows: Vec<(std::ops::Range<usize>, Decision)> = Vec::new();
-        for len in (13..=19).rev() {
-            for r in [0..len, n - len..n] {
-                let w = &d[r.clone()];
-                let found = if len == 18 && is_cn_id(w) {
-                    decision(
-                        EntityKind::CnId,
-                        "cn-id-checksum+birth-date+region",
-                        0.95,
-                        true,
-                    )
-                } else if is_card(w) {
-                    decision(EntityKind::Card, "luhn+issuer", 0.95, true)
-                } else {
-                    None
-                };
-                if let Some(dec) = found {
-                    windows.push((r, dec));
+        // Where a card or ID sits in a longer run: a prefix or suffix, preferring edges on
+        // a written group boundary and the common lengths.
+        let mut bounds = vec![0];
+        for g in groups {
+            bounds.push(bounds.last().copied().unwrap_or(0) + g);
+        }
+        let aligned_ok = bounds.last() == Some(&n);
+        let mut found = None;
+        'search: for aligned in [true, false] {
+            if aligned && !aligned_ok {
+                continue;
+            }
+            for len in [16, 15, 19, 18, 17, 14, 13] {
+                for r in [0..len, n - len..n] {
+                    let edge = if r.start == 0 { r.end } else { r.start };
+                    if aligned && !bounds.contains(&edge) {
+                        continue;
+                    }
+                    let w = &d[r.clone()];
+                    let dec = if len == 18 && is_cn_id(w) {
+                        decision(
+                            EntityKind::CnId,
+                            "cn-id-checksum+birth-date+region",
+                            0.95,
+                            true,
+                        )
+                    } else if is_card(w) {
+                        decision(EntityKind::Card, "luhn+issuer", 0.95, true)
+                    } else {
+                        None
+                    };
+                    if let Some(dec) = dec {
+                        found = Some((r, dec));
+                        break 'search;
+                    }
                 }
             }
-            if !windows.is_empty() {
-                break;
-            }
         }
-        let Some((r, dec)) = windows.into_iter().next() else {
+        let Some((r, dec)) = found else {
             return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
+        };
+        // The rest is decided the same way (a card read twice is two cards); what is
+        // left undecided is the card's expiry or code, or fails closed.
+        let rest = |range: std::ops::Range<usize>, after: bool| {
+            let sub = self.decide(&d[range.clone()], &[], ctxs);
+            if sub.iter().any(|(_, x)| x.validated) {
+                sub.into_iter()
+                    .map(|(r, x)| (r.start + range.start..r.end + range.start, x))
+                    .collect()
+            } else {
+                vec![(range.clone(), self.merged_part(&d[range], after))]
+            }
         };
         let mut out = Vec::new();
         if r.start > 0 {
-            out.push((0..r.start, self.merged_part(&d[..r.start], false)));
+            out.extend(rest(0..r.start, false));
         }
         let end = r.end;
         out.push((r, dec));
         if end < n {
-            out.push((end..n, self.merged_part(&d[end..], true)));
+            out.extend(rest(end..n, true));
         }
         out
     }

@@ -118,6 +118,7 @@ impl Detector {
                 let more = text_items(ch, name, re, &found);
                 found.extend(more);
             }
+            let n_text = found.len();
             let th = &self.rules.thresholds;
             let mut card_end: Option<u64> = None;
             let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks);
@@ -135,7 +136,7 @@ impl Detector {
                     if matches!(it.kind, EntityKind::Card | EntityKind::LongDigitRun) {
                         card_end = Some(it.span.end);
                     }
-                    merge_item(&mut found, it);
+                    merge_item(&mut found, n_text, it);
                 }
             }
             let found = self.join_id_parts(found);
@@ -393,11 +394,11 @@ impl Detector {
     }
 }
 
-/// Adds a digit item to a channel's items. One that touches a word of a custom text
-/// item is merged into it (both are redacted as one), taking the digit item's kind
+/// Adds a digit item to a channel's items, of which the first `n_text` are custom text
+/// items. One that touches a word of a custom text item is merged into it (both are redacted as one), taking the digit item's kind
 /// only if a checksum decided it.
-fn merge_item(items: &mut Vec<Item>, it: Item) {
-    let touching = items
+fn merge_item(items: &mut Vec<Item>, n_text: usize, it: Item) {
+    let touching = items[..n_text]
         .iter_mut()
         .find(|o| o.first.0 <= it.last.0 && it.first.0 <= o.last.0);
     let Some(o) = touching else {
