@@ -11,10 +11,12 @@
 //!    (from Whisper's tokens when they spell the word).
 //! 2. `normalize` reads lexemes as digits ("forty one eleven" → 4 1 1 1, 腰 → 1 when
 //!    next to digits), separators, fillers and other words.
-//! 3. `classify` stitches digits into runs across separators, fillers and short pauses,
-//!    finds context phrases on both channels, and decides each run: checksums first
-//!    (card, CN ID), then the nearest context (CVV, expiry, SSN, ID, negative), then the
-//!    fail-closed rules for long runs.
+//! 3. `classify` stitches digits into runs across separators, fillers and short pauses
+//!    (a context phrase on the other channel ends a run), finds context phrases on both
+//!    channels, and decides each run: checksums first (card, CN ID), then the context
+//!    near it (CVV, expiry, SSN, ID; negative only when nearest), then the fail-closed
+//!    rules for long runs. Parts of a card split by chatter are joined when their digits
+//!    together pass a checksum; digits soon after a card count as its code or expiry.
 //! 4. `mask` replaces each item in the words by its tag.
 //!
 //! `detector` holds the compiled rules and runs these steps per call.
