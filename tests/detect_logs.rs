@@ -6,9 +6,9 @@ mod detect_support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use hushline::detect::{ChannelWord, Detector, Rules};
+use hushline::detect::{Detector, Rules};
 
-use detect_support::{word_at, WORD_GAP};
+use detect_support::call;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -21,24 +21,6 @@ impl Write for Buffer {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn call(text: &str) -> Vec<ChannelWord> {
-    let mut t = 0.4;
-    let mut ch = 0;
-    let mut out = Vec::new();
-    for w in text.split_whitespace() {
-        match w {
-            "A:" => ch = 0,
-            "B:" => ch = 1,
-            _ => {
-                let (cw, end) = word_at(ch, w, t, true);
-                t = end + WORD_GAP;
-                out.push(cw);
-            }
-        }
-    }
-    out
 }
 
 /// Every run of four digits of every value, and each value whole.

@@ -360,6 +360,36 @@ proptest! {
         assert_found(&detector(), &call, EntityKind::Card)?;
     }
 
+    /// Whisper drops a repeated digit or hears one twice: the card no longer passes Luhn
+    /// but must still be redacted, whole (a 13-digit card losing a digit without any
+    /// card phrase is 12 digits, below the fail-closed rule, and is left out).
+    #[test]
+    fn a_card_with_a_dropped_or_doubled_digit_is_still_redacted(
+        value in card(),
+        at in 0usize..19,
+        drop in any::<bool>(),
+        lead in prop::sample::select(vec![vec![], vec!["my", "card", "number", "is"], vec!["卡号"]]),
+        cuts in prop::collection::vec(0usize..19, 0..6),
+        forms in prop::collection::vec(en_form(), 1..5),
+        betweens in prop::collection::vec(between(), 1..5),
+        punct in prop::collection::vec(any::<bool>(), 1..4),
+    ) {
+        let mut value = value;
+        let at = at % value.len();
+        if drop { value.remove(at); } else { value.insert(at, value[at]); }
+        // The rule: any run of 13+ digits, or 12+ after a card phrase (8+ by default).
+        prop_assume!(!lead.is_empty() || value.len() >= 13);
+        let call = build(&lead, &value, &cuts, &forms, &betweens, &punct);
+        let want = speech_span(&call.words[call.item.0].word, &call.words[call.item.1].word);
+        let d = detector().detect(&call.words);
+        let covered = d.items.iter().filter(|x| x.channel == CALLER && x.span.overlaps(&want)).fold(None, |acc: Option<Span>, x| Some(acc.map_or(x.span, |a| a.union(&x.span))));
+        let texts: Vec<&str> = call.words.iter().map(|w| w.word.text.as_str()).collect();
+        prop_assert!(
+            covered.is_some_and(|c| c.start <= want.start && c.end >= want.end),
+            "not fully redacted: {:?}: {:?}", texts, d.items
+        );
+    }
+
     #[test]
     fn any_spoken_cn_id_is_found(
         value in cn_id(),

@@ -235,6 +235,9 @@ impl Classifier<'_> {
                 return dec;
             }
         }
+        if looks_like_date(pure, groups) {
+            return None;
+        }
         if ctxs.iter().any(is_payment) && n >= th.payment_min_digits {
             return decision(
                 EntityKind::LongDigitRun,
@@ -270,41 +273,67 @@ impl Classifier<'_> {
         if n < 20 {
             return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
         }
-        let mut windows: Vec<(std::ops::Range<usize>, Decision)> = Vec::new();
-        for len in (13..=19).rev() {
-            for r in [0..len, n - len..n] {
-                let w = &d[r.clone()];
-                let found = if len == 18 && is_cn_id(w) {
-                    decision(
-                        EntityKind::CnId,
-                        "cn-id-checksum+birth-date+region",
-                        0.95,
-                        true,
-                    )
-                } else if is_card(w) {
-                    decision(EntityKind::Card, "luhn+issuer", 0.95, true)
-                } else {
-                    None
-                };
-                if let Some(dec) = found {
-                    windows.push((r, dec));
+        // Where a card or ID sits in a longer run: a prefix or suffix, preferring edges on
+        // a written group boundary and the common lengths.
+        let mut bounds = vec![0];
+        for g in groups {
+            bounds.push(bounds.last().copied().unwrap_or(0) + g);
+        }
+        let aligned_ok = bounds.last() == Some(&n);
+        let mut found = None;
+        'search: for aligned in [true, false] {
+            if aligned && !aligned_ok {
+                continue;
+            }
+            for len in [16, 15, 19, 18, 17, 14, 13] {
+                for r in [0..len, n - len..n] {
+                    let edge = if r.start == 0 { r.end } else { r.start };
+                    if aligned && !bounds.contains(&edge) {
+                        continue;
+                    }
+                    let w = &d[r.clone()];
+                    let dec = if len == 18 && is_cn_id(w) {
+                        decision(
+                            EntityKind::CnId,
+                            "cn-id-checksum+birth-date+region",
+                            0.95,
+                            true,
+                        )
+                    } else if is_card(w) {
+                        decision(EntityKind::Card, "luhn+issuer", 0.95, true)
+                    } else {
+                        None
+                    };
+                    if let Some(dec) = dec {
+                        found = Some((r, dec));
+                        break 'search;
+                    }
                 }
             }
-            if !windows.is_empty() {
-                break;
-            }
         }
-        let Some((r, dec)) = windows.into_iter().next() else {
+        let Some((r, dec)) = found else {
             return whole.map(|w| vec![(0..n, w)]).unwrap_or_default();
+        };
+        // The rest is decided the same way (a card read twice is two cards); what is
+        // left undecided is the card's expiry or code, or fails closed.
+        let rest = |range: std::ops::Range<usize>, after: bool| {
+            let sub = self.decide(&d[range.clone()], &[], ctxs);
+            if sub.iter().any(|(_, x)| x.validated) {
+                sub.into_iter()
+                    .map(|(r, x)| (r.start + range.start..r.end + range.start, x))
+                    .collect()
+            } else {
+                vec![(range.clone(), self.merged_part(&d[range], after))]
+            }
         };
         let mut out = Vec::new();
         if r.start > 0 {
-            out.push((0..r.start, self.merged_part(&d[..r.start], false)));
+            out.extend(rest(0..r.start, false));
         }
         let end = r.end;
         out.push((r, dec));
         if end < n {
-            out.push((end..n, self.merged_part(&d[end..], true)));
+            out.extend(rest(end..n, true));
         }
         out
     }
@@ -326,6 +355,28 @@ impl Classifier<'_> {
         };
         dec.expect("always some")
     }
+}
+
+/// A written calendar date ("12/05/2024", "2024-05-12"): day, month and year groups
+/// that make a real date. Dates are negative context in themselves.
+fn looks_like_date(d: &[u8], groups: &[usize]) -> bool {
+    let num = |r: std::ops::Range<usize>| -> u32 {
+        d[r].iter().fold(0, |acc, x| acc * 10 + (x - b'0') as u32)
+    };
+    if !d.iter().all(u8::is_ascii_digit)
+        || groups.len() != 3
+        || groups.iter().sum::<usize>() != d.len()
+    {
+        return false;
+    }
+    let (a, b, c) = (groups[0], groups[1], groups[2]);
+    let (y, m_or_d1, m_or_d2) = match (a, b, c) {
+        (4, 1..=2, 1..=2) => (num(0..4), num(4..4 + b), num(4 + b..4 + b + c)),
+        (1..=2, 1..=2, 4) => (num(a + b..a + b + 4), num(0..a), num(a..a + b)),
+        _ => return false,
+    };
+    let day_month = |x: u32, y: u32| (1..=12).contains(&x) && (1..=31).contains(&y);
+    (1900..=2099).contains(&y) && (day_month(m_or_d1, m_or_d2) || day_month(m_or_d2, m_or_d1))
 }
 
 /// "08 27 and 123" asked for together: an expiry and a code in one run, cut at a group
@@ -428,4 +479,37 @@ const CLUSTER: u64 = 3 * crate::time::ASR_RATE as u64;
 pub(crate) fn broken_by(breaks: &[Span], gap: Span) -> bool {
     let i = breaks.partition_point(|b| b.start < gap.start);
     breaks.get(i).is_some_and(|b| b.start < gap.end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_shapes() {
+        assert!(looks_like_date(b"12052024", &[2, 2, 4]));
+        assert!(looks_like_date(b"20240512", &[4, 2, 2]));
+        assert!(looks_like_date(b"3152024", &[1, 2, 4]));
+        assert!(!looks_like_date(b"45391488", &[4, 4]));
+        assert!(!looks_like_date(b"45391488", &[2, 2, 4])); // year 1488
+        assert!(!looks_like_date(b"13402024", &[2, 2, 4])); // no month 13 / 40
+    }
+
+    #[test]
+    fn expiry_and_code_split_at_a_group_boundary() {
+        let parts = expiry_and_cvv(b"0827123", &[2, 2, 3]).unwrap();
+        assert_eq!(parts[0].0, 0..4);
+        assert_eq!(parts[0].1.kind, EntityKind::Expiry);
+        assert_eq!(parts[1].0, 4..7);
+        assert_eq!(parts[1].1.kind, EntityKind::Cvv);
+        assert!(expiry_and_cvv(b"99999", &[5]).is_none());
+    }
+
+    #[test]
+    fn a_question_on_the_other_channel_breaks_a_gap() {
+        let breaks = [Span::new(100, 120), Span::new(500, 510)];
+        assert!(broken_by(&breaks, Span::new(90, 200)));
+        assert!(!broken_by(&breaks, Span::new(200, 400)));
+        assert!(broken_by(&breaks, Span::new(499, 501)));
+    }
 }

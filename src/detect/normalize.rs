@@ -84,6 +84,29 @@ impl Out<'_> {
         }
     }
 
+    /// At a "hundred"/"thousand" lexeme `i`: the value 0..=99 spoken after it as
+    /// `width` digits (zero-padded), or all zeros; returns the next lexeme.
+    fn below_hundred_or_zeros(&mut self, lx: &Lexicon, i: usize, width: usize) -> usize {
+        match below_hundred(lx, self.lexes, i + 1) {
+            Some(v) => {
+                if width == 3 {
+                    self.digit(b'0', false, i, self.lexes[i].span);
+                }
+                if let Some(a) = v.and_at {
+                    self.push(PieceKind::Filler, (a, a), self.lexes[a].span);
+                }
+                for (d, from) in v.digits {
+                    self.digit(d, false, from, self.lexes[from].span);
+                }
+                v.next
+            }
+            None => {
+                self.digits_from(&b"000"[..width], i);
+                i + 1
+            }
+        }
+    }
+
     fn last_real(&self) -> Option<&Piece> {
         self.pieces
             .iter()
@@ -179,49 +202,40 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
             i += 1;
             continue;
         }
+        // "hundred" / "thousand" right after a spoken number: "forty five hundred",
+        // "four thousand five hundred thirty nine", "two thousand twenty seven".
+        let after_number = i > 0
+            && out.pieces.last().is_some_and(|p| {
+                matches!(
+                    p.kind,
+                    PieceKind::Digit {
+                        weak: false,
+                        month: false,
+                        ..
+                    }
+                ) && p.lex.1 == i - 1
+                    && lexes[i - 1].kind == LexKind::Alpha
+            });
+        if after_number && lx.hundred.contains(&l.text) {
+            i = out.below_hundred_or_zeros(lx, i, 2);
+            continue;
+        }
+        if after_number && lx.thousand.contains(&l.text) {
+            let hundreds = unit_word(lx, lexes.get(i + 1)).filter(|_| {
+                lexes
+                    .get(i + 2)
+                    .is_some_and(|n| lx.hundred.contains(&n.text))
+            });
+            if let Some(h) = hundreds {
+                out.push(PieceKind::Sep, (i, i), l.span);
+                out.digit(h, false, i + 1, lexes[i + 1].span);
+                i += 2;
+            } else {
+                i = out.below_hundred_or_zeros(lx, i, 3);
+            }
+            continue;
+        }
         if let Some(&(d, weak)) = lx.digit.get(&l.text) {
-            let next = lexes.get(i + 1).map(|n| n.text.as_str());
-            if !weak && l.kind == LexKind::Alpha && next.is_some_and(|n| lx.hundred.contains(n)) {
-                out.digit(d, false, i, l.span);
-                let h = i + 1;
-                match below_hundred(lx, lexes, h + 1) {
-                    Some(v) => {
-                        if let Some(a) = v.and_at {
-                            out.push(PieceKind::Filler, (a, a), lexes[a].span);
-                        }
-                        for (dd, from) in v.digits {
-                            out.digit(dd, false, from, lexes[from].span);
-                        }
-                        i = v.next;
-                    }
-                    None => {
-                        out.digits_from(b"00", h);
-                        i = h + 1;
-                    }
-                }
-                continue;
-            }
-            if !weak && l.kind == LexKind::Alpha && next.is_some_and(|n| lx.thousand.contains(n)) {
-                out.digit(d, false, i, l.span);
-                let t = i + 1;
-                match below_hundred(lx, lexes, t + 1) {
-                    Some(v) => {
-                        out.digit(b'0', false, t, lexes[t].span);
-                        if let Some(a) = v.and_at {
-                            out.push(PieceKind::Filler, (a, a), lexes[a].span);
-                        }
-                        for (dd, from) in v.digits {
-                            out.digit(dd, false, from, lexes[from].span);
-                        }
-                        i = v.next;
-                    }
-                    None => {
-                        out.digits_from(b"000", t);
-                        i = t + 1;
-                    }
-                }
-                continue;
-            }
             out.digit(d, weak, i, l.span);
             i += 1;
             continue;

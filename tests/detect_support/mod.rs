@@ -92,3 +92,26 @@ pub fn speech_span(first: &Word, last: &Word) -> Span {
         last.span.end - share(last, trail),
     )
 }
+
+/// Appends the words of `text` to `out`, from time `t` seconds on; `A:` / `B:` switch
+/// the speaker `ch` to channel 0 / 1.
+pub fn say(text: &str, t: &mut f64, ch: &mut u16, out: &mut Vec<ChannelWord>) {
+    for w in text.split_whitespace() {
+        match w {
+            "A:" => *ch = 0,
+            "B:" => *ch = 1,
+            _ => {
+                let (cw, end) = word_at(*ch, w, *t, true);
+                *t = end + WORD_GAP;
+                out.push(cw);
+            }
+        }
+    }
+}
+
+/// The words of a short call written as `say` reads it.
+pub fn call(text: &str) -> Vec<ChannelWord> {
+    let mut out = Vec::new();
+    say(text, &mut 0.3, &mut 0, &mut out);
+    out
+}

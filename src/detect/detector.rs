@@ -1,0 +1,508 @@
+//! The detector: compiled rules, and the per-call flow from words to items and masked
+//! words (lexemes → pieces → runs → decisions → masking), per channel. Must stay pure:
+//! no I/O, and nothing about a value in a log line.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+
+use crate::asr::Word;
+use crate::time::{from_seconds, Span, ASR_RATE};
+
+use super::classify::{self, Classifier, CustomDigits, Decision, Hit};
+use super::lexicon::{self, Category, Lex, Lexicon};
+use super::mask;
+use super::normalize::{self, Piece, PieceKind};
+use super::validate::{is_card, is_cn_id};
+use super::{ChannelWord, DetectError, Detection, Detections, EntityKind, Rules};
+
+/// A compiled set of rules; cheap to share between threads.
+pub struct Detector {
+    rules: Rules,
+    lexicon: Lexicon,
+    custom_digits: Vec<CustomDigits>,
+    custom_text: Vec<(String, Regex)>,
+    max_gap: u64,
+    context_before: u64,
+}
+
+/// Internal form of an item, in channel-local word indices.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub kind: EntityKind,
+    pub channel: u16,
+    pub span: Span,
+    pub reason: String,
+    pub confidence: f32,
+    /// Decided by a checksum, not by context or a fail-closed rule.
+    pub validated: bool,
+    /// (word, byte offset) where the item starts and (word, byte offset) where it ends.
+    pub first: (usize, usize),
+    pub last: (usize, usize),
+}
+
+struct Channel<'a> {
+    id: u16,
+    /// Global indices of this channel's words, in time order.
+    order: Vec<usize>,
+    words: Vec<&'a Word>,
+    lexes: Vec<Lex>,
+    pieces: Vec<Piece>,
+}
+
+impl Detector {
+    pub fn new(rules: Rules) -> Result<Self, DetectError> {
+        let mut custom_digits = Vec::new();
+        let mut custom_text = Vec::new();
+        let mut custom_context = Vec::new();
+        for (index, c) in rules.custom.iter().enumerate() {
+            let compile = |field: &'static str, re: &str| {
+                Regex::new(re).map_err(|e| DetectError::BadRegex {
+                    name: c.name.clone(),
+                    field,
+                    message: e.to_string(),
+                })
+            };
+            if let Some(re) = &c.digits_regex {
+                custom_digits.push(CustomDigits {
+                    index,
+                    name: c.name.clone(),
+                    regex: compile("digits_regex", re)?,
+                    needs_context: !c.context.is_empty(),
+                });
+                custom_context.push((index, c.context.clone()));
+            }
+            if let Some(re) = &c.text_regex {
+                custom_text.push((c.name.clone(), compile("text_regex", re)?));
+            }
+        }
+        let lexicon = Lexicon::new(&rules, &custom_context)?;
+        let max_gap = from_seconds(rules.thresholds.max_gap_s, ASR_RATE);
+        let context_before = from_seconds(rules.thresholds.context_before_s, ASR_RATE);
+        Ok(Detector {
+            rules,
+            lexicon,
+            custom_digits,
+            custom_text,
+            max_gap,
+            context_before,
+        })
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Finds the items to redact in all words of a call (channels interleaved or grouped,
+    /// any order) and masks them. Pure: no I/O, and the same words give the same result.
+    pub fn detect(&self, words: &[ChannelWord]) -> Detections {
+        let channels = self.channels(words);
+        let hits: Vec<Hit> = channels
+            .iter()
+            .flat_map(|c| classify::context_hits(&self.lexicon, c.id, &c.lexes))
+            .collect();
+        let classifier = Classifier {
+            th: &self.rules.thresholds,
+            custom: &self.custom_digits,
+        };
+        let mut items: Vec<(usize, Item)> = Vec::new();
+        for (ci, ch) in channels.iter().enumerate() {
+            let mut breaks: Vec<Span> = hits
+                .iter()
+                .filter(|h| h.channel != ch.id)
+                .map(|h| h.span)
+                .collect();
+            breaks.sort_by_key(|s| s.start);
+            let mut found: Vec<Item> = Vec::new();
+            for (name, re) in &self.custom_text {
+                let more = text_items(ch, name, re, &found);
+                found.extend(more);
+            }
+            let n_text = found.len();
+            let th = &self.rules.thresholds;
+            let mut card_end: Option<u64> = None;
+            let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks);
+            let mut r = 0;
+            while r < runs.len() {
+                let (used, run_items) = match self.joined_items(ch, &hits, &runs[r..]) {
+                    Some(joined) => joined,
+                    None => (
+                        1,
+                        self.run_items(&classifier, ch, &hits, &runs[r], card_end),
+                    ),
+                };
+                r += used;
+                for it in run_items {
+                    if matches!(it.kind, EntityKind::Card | EntityKind::LongDigitRun) {
+                        card_end = Some(it.span.end);
+                    }
+                    merge_item(&mut found, n_text, it);
+                }
+            }
+            let found = self.join_id_parts(found);
+            items.extend(found.into_iter().map(|it| (ci, it)));
+        }
+        items.sort_by_key(|(_, it)| (it.span.start, it.channel));
+        for (_, it) in &items {
+            tracing::debug!(
+                kind = it.kind.as_str(),
+                channel = it.channel,
+                reason = %it.reason,
+                "redacting item"
+            );
+        }
+        let masked = mask::mask(words.len(), &channels_view(&channels), &items);
+        Detections {
+            items: items
+                .into_iter()
+                .map(|(_, it)| Detection {
+                    kind: it.kind,
+                    channel: it.channel,
+                    span: it.span,
+                    reason: it.reason,
+                    confidence: it.confidence,
+                })
+                .collect(),
+            masked,
+        }
+    }
+
+    fn channels<'a>(&self, words: &'a [ChannelWord]) -> Vec<Channel<'a>> {
+        let mut by: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for (i, w) in words.iter().enumerate() {
+            by.entry(w.channel).or_default().push(i);
+        }
+        by.into_iter()
+            .map(|(id, mut order)| {
+                order.sort_by_key(|&i| (words[i].word.span.start, i));
+                let ws: Vec<&Word> = order.iter().map(|&i| &words[i].word).collect();
+                let mut lexes = Vec::new();
+                let mut group = 0;
+                for (wi, w) in ws.iter().enumerate() {
+                    lexicon::lex_word(w, wi, &mut group, &mut lexes);
+                }
+                let pieces = normalize::pieces(&self.lexicon, &lexes);
+                Channel {
+                    id,
+                    order,
+                    words: ws,
+                    lexes,
+                    pieces,
+                }
+            })
+            .collect()
+    }
+
+    /// Items of one run. Homophones at the run's edges ("thanks for 4539…", "oh eight
+    /// twenty seven") are tried both ways: without them only if that validates and the
+    /// run with them does not; otherwise the run with them, so a digit heard as a
+    /// homophone is never left audible beside a redacted item (fail closed).
+    fn run_items(
+        &self,
+        cl: &Classifier,
+        ch: &Channel,
+        hits: &[Hit],
+        run: &[usize],
+        card_end: Option<u64>,
+    ) -> Vec<Item> {
+        let has_real_digit = run.iter().any(|&i| {
+            matches!(
+                ch.pieces[i].kind,
+                PieceKind::Digit {
+                    weak: false,
+                    month: false,
+                    ..
+                }
+            )
+        });
+        if !has_real_digit {
+            return Vec::new();
+        }
+        let trimmed = strong_part(ch, run);
+        let t = self.decide_candidate(cl, ch, hits, trimmed, card_end);
+        if trimmed.len() == run.len() {
+            return t;
+        }
+        let f = self.decide_candidate(cl, ch, hits, run, card_end);
+        let t_valid = t.iter().any(|it| it.validated);
+        let f_valid = f.iter().any(|it| it.validated);
+        if (t_valid && !f_valid) || f.is_empty() {
+            t
+        } else {
+            f
+        }
+    }
+
+    fn decide_candidate(
+        &self,
+        cl: &Classifier,
+        ch: &Channel,
+        hits: &[Hit],
+        idx: &[usize],
+        card_end: Option<u64>,
+    ) -> Vec<Item> {
+        let digits = digits_of(ch, idx);
+        let first = &ch.pieces[idx[0]];
+        let last = &ch.pieces[idx[idx.len() - 1]];
+        let span = self.cover(ch, idx[0], idx[idx.len() - 1]);
+        let mut ctx = classify::nearby_context(
+            hits,
+            ch.id,
+            span,
+            (first.lex.0, last.lex.1),
+            &ch.lexes,
+            &self.rules.thresholds,
+            self.context_before,
+        );
+        // Digits soon after a card on the same channel are likely its expiry or code,
+        // even unasked; this is the weakest context, tried last.
+        if card_end.is_some_and(|end| span.start >= end && span.start - end <= self.context_before)
+        {
+            ctx.push(Category::AfterCard);
+        }
+        let groups = classify::groups(&ch.pieces, idx);
+        cl.decide(&digits, &groups, &ctx)
+            .into_iter()
+            .map(|(r, dec)| self.item(ch, idx[r.start], idx[r.end - 1], dec))
+            .collect()
+    }
+
+    /// Parts of one spoken ID that Whisper broke up with words it guessed ("腰三 什么
+    /// 動五 哪 幺八…"): consecutive ID items on a channel, at most `max_fillers` words
+    /// and `max_gap` apart, become one item, so the audio under the guesses (likely
+    /// digits) is covered too.
+    fn join_id_parts(&self, mut items: Vec<Item>) -> Vec<Item> {
+        items.sort_by_key(|it| it.span.start);
+        let mut out: Vec<Item> = Vec::with_capacity(items.len());
+        for it in items {
+            if let Some(prev) = out.last_mut() {
+                let words_between = it.first.0.saturating_sub(prev.last.0 + 1);
+                if prev.kind == EntityKind::CnId
+                    && it.kind == EntityKind::CnId
+                    && !(prev.validated && it.validated)
+                    && words_between <= self.rules.thresholds.max_fillers
+                    && it.span.start.saturating_sub(prev.span.end) <= self.max_gap
+                {
+                    prev.last = it.last;
+                    prev.span = prev.span.union(&it.span);
+                    prev.validated = false;
+                    prev.reason = "fail-closed:id-context".to_string();
+                    prev.confidence = prev.confidence.min(it.confidence);
+                    continue;
+                }
+            }
+            out.push(it);
+        }
+        out
+    }
+
+    /// The item for pieces `p0..=p1` of a channel.
+    fn item(&self, ch: &Channel, p0: usize, p1: usize, dec: Decision) -> Item {
+        let l0 = &ch.lexes[ch.pieces[p0].lex.0];
+        let l1 = &ch.lexes[ch.pieces[p1].lex.1];
+        Item {
+            kind: dec.kind,
+            channel: ch.id,
+            span: self.cover(ch, p0, p1),
+            reason: dec.reason,
+            confidence: dec.confidence,
+            validated: dec.validated,
+            first: (l0.word, l0.bytes.start),
+            last: (l1.word, l1.bytes.end),
+        }
+    }
+
+    /// A card or ID read in two or three parts with other words between ("4539 1488,
+    /// hang on, let me find my glasses, 0343 6467"): consecutive runs within the context
+    /// window whose digits together pass a checksum, none in negative context. Each part
+    /// becomes an item of its own, so the words between stay audible. Returns how many
+    /// runs were used.
+    fn joined_items(
+        &self,
+        ch: &Channel,
+        hits: &[Hit],
+        runs: &[Vec<usize>],
+    ) -> Option<(usize, Vec<Item>)> {
+        for k in [2, 3] {
+            let parts = runs.get(..k)?;
+            let trimmed: Vec<&[usize]> = parts.iter().map(|r| strong_part(ch, r)).collect();
+            if trimmed.iter().any(|t| {
+                let d = digits_of(ch, t);
+                t.is_empty() || is_card(&d) || is_cn_id(&d)
+            }) {
+                return None;
+            }
+            let joined: Vec<u8> = trimmed.iter().flat_map(|t| digits_of(ch, t)).collect();
+            let n = joined.len();
+            let kind = if n == 18 && is_cn_id(&joined) {
+                EntityKind::CnId
+            } else if is_card(&joined) {
+                EntityKind::Card
+            } else {
+                if n > 19 {
+                    return None;
+                }
+                continue;
+            };
+            let close = trimmed.windows(2).all(|w| {
+                let a = ch.pieces[w[0][w[0].len() - 1]].span.end;
+                let b = ch.pieces[w[1][0]].span.start;
+                b.saturating_sub(a) <= self.context_before
+            });
+            let negative = trimmed.iter().any(|t| {
+                let span = self.cover(ch, t[0], t[t.len() - 1]);
+                let lex = (ch.pieces[t[0]].lex.0, ch.pieces[t[t.len() - 1]].lex.1);
+                classify::nearby_context(
+                    hits,
+                    ch.id,
+                    span,
+                    lex,
+                    &ch.lexes,
+                    &self.rules.thresholds,
+                    self.context_before,
+                )
+                .first()
+                    == Some(&Category::Negative)
+            });
+            if !close || negative {
+                return None;
+            }
+            let items = trimmed
+                .iter()
+                .map(|t| {
+                    let dec = Decision {
+                        kind: kind.clone(),
+                        reason: "checksum-across-words".to_string(),
+                        confidence: 0.85,
+                        validated: true,
+                    };
+                    self.item(ch, t[0], t[t.len() - 1], dec)
+                })
+                .collect();
+            return Some((k, items));
+        }
+        None
+    }
+
+    /// Union of the spans of pieces `p0..=p1` (digits and whatever was merged between).
+    fn cover(&self, ch: &Channel, p0: usize, p1: usize) -> Span {
+        ch.pieces[p0..=p1]
+            .iter()
+            .map(|p| p.span)
+            .reduce(|a, b| a.union(&b))
+            .unwrap_or_default()
+    }
+}
+
+/// Adds a digit item to a channel's items, of which the first `n_text` are custom text
+/// items. One that touches a word of a custom text item is merged into it (both are redacted as one), taking the digit item's kind
+/// only if a checksum decided it.
+fn merge_item(items: &mut Vec<Item>, n_text: usize, it: Item) {
+    let touching = items[..n_text]
+        .iter_mut()
+        .find(|o| o.first.0 <= it.last.0 && it.first.0 <= o.last.0);
+    let Some(o) = touching else {
+        items.push(it);
+        return;
+    };
+    o.first = o.first.min(it.first);
+    o.last = o.last.max(it.last);
+    o.span = o.span.union(&it.span);
+    if it.validated {
+        o.kind = it.kind;
+        o.reason = it.reason;
+        o.confidence = it.confidence;
+        o.validated = true;
+    }
+}
+
+/// Items matched by a custom text regular expression over the channel's words joined by
+/// spaces; matches overlapping an item already found are left to that item.
+fn text_items(ch: &Channel, name: &str, re: &Regex, found: &[Item]) -> Vec<Item> {
+    let mut text = String::new();
+    let mut starts = Vec::with_capacity(ch.words.len());
+    for w in &ch.words {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        starts.push(text.len());
+        text.push_str(&w.text);
+    }
+    let locate = |byte: usize| -> (usize, usize) {
+        let wi = starts.partition_point(|&s| s <= byte).saturating_sub(1);
+        (wi, (byte - starts[wi]).min(ch.words[wi].text.len()))
+    };
+    let mut out = Vec::new();
+    for m in re.find_iter(&text) {
+        if m.as_str().trim().is_empty() {
+            continue;
+        }
+        let first = locate(m.start());
+        let last = locate(m.end().saturating_sub(1));
+        let last = (last.0, (last.1 + 1).min(ch.words[last.0].text.len()));
+        let last = (last.0, ceil_char_boundary(&ch.words[last.0].text, last.1));
+        let span = (first.0..=last.0)
+            .map(|w| ch.words[w].span)
+            .reduce(|a, b| a.union(&b))
+            .unwrap_or_default();
+        let overlaps = found
+            .iter()
+            .chain(out.iter())
+            .any(|it: &Item| it.first.0 <= last.0 && first.0 <= it.last.0);
+        if !overlaps {
+            out.push(Item {
+                kind: EntityKind::Custom(name.to_string()),
+                channel: ch.id,
+                span,
+                reason: "custom:text".to_string(),
+                confidence: 0.85,
+                validated: false,
+                first,
+                last,
+            });
+        }
+    }
+    out
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+fn channels_view<'a>(channels: &'a [Channel<'a>]) -> Vec<mask::ChannelView<'a>> {
+    channels
+        .iter()
+        .map(|c| mask::ChannelView {
+            id: c.id,
+            order: &c.order,
+            words: &c.words,
+        })
+        .collect()
+}
+
+/// The run without homophones at its edges.
+fn strong_part<'r>(ch: &Channel, run: &'r [usize]) -> &'r [usize] {
+    let strong = |&i: &usize| {
+        matches!(
+            ch.pieces[i].kind,
+            PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
+        )
+    };
+    match (run.iter().position(strong), run.iter().rposition(strong)) {
+        (Some(a), Some(b)) => &run[a..=b],
+        _ => &[],
+    }
+}
+
+/// ASCII digits of pieces `idx`, `X` for a check character.
+fn digits_of(ch: &Channel, idx: &[usize]) -> Vec<u8> {
+    idx.iter()
+        .map(|&i| match ch.pieces[i].kind {
+            PieceKind::Digit { d, .. } => d,
+            _ => b'X',
+        })
+        .collect()
+}
