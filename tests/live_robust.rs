@@ -322,7 +322,16 @@ async fn random_bytes_on_rtp_ports_are_ignored_and_silence_ends_the_call() {
     assert_eq!(log.ended, Some(EndReason::Inactivity));
     assert_eq!(log.audio[&0].len(), 50 * 160);
     assert!(log.digits.is_empty());
-    // The dialog is gone after inactivity.
+    // The recorder hangs up its side, then the dialog is gone.
+    let bye = c.response(true).await.expect("BYE after inactivity");
+    assert!(
+        bye.starts_with("BYE sip:rec@127.0.0.1 SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert!(
+        bye.contains("Call-ID: noisy\r\n") && bye.contains(&format!(";tag={tag}")),
+        "{bye}"
+    );
     let bye = c
         .request(&request("BYE", "noisy", 2, Some(&tag), "", "", None))
         .await
@@ -401,6 +410,11 @@ async fn exhausted_port_range_is_refused_with_503_and_shutdown_ends_calls() {
     assert!(matches!(ev, CallEvent::Started { .. }));
     // Shutdown ends the open call before serve returns.
     let mut rx = h.stop().await;
+    let bye = c.response(true).await.expect("BYE at shutdown");
+    assert!(
+        bye.starts_with("BYE ") && bye.contains("Call-ID: one\r\n"),
+        "{bye}"
+    );
     match rx.try_recv() {
         Ok(CallEvent::Ended { reason, .. }) => assert_eq!(reason, EndReason::Shutdown),
         other => panic!("{other:?}"),

@@ -153,6 +153,10 @@ impl JitterBuffer {
         }
     }
 
+    pub fn set_event_pt(&mut self, event_pt: Option<u8>) {
+        self.event_pt = event_pt;
+    }
+
     /// End of the released audio on the output timeline.
     pub fn audio_end(&self) -> u64 {
         self.audio_end
