@@ -322,7 +322,16 @@ async fn random_bytes_on_rtp_ports_are_ignored_and_silence_ends_the_call() {
     assert_eq!(log.ended, Some(EndReason::Inactivity));
     assert_eq!(log.audio[&0].len(), 50 * 160);
     assert!(log.digits.is_empty());
-    // The dialog is gone after inactivity.
+    // The recorder hangs up its side, then the dialog is gone.
+    let bye = c.response(true).await.expect("BYE after inactivity");
+    assert!(
+        bye.starts_with("BYE sip:rec@127.0.0.1 SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert!(
+        bye.contains("Call-ID: noisy\r\n") && bye.contains(&format!(";tag={tag}")),
+        "{bye}"
+    );
     let bye = c
         .request(&request("BYE", "noisy", 2, Some(&tag), "", "", None))
         .await
@@ -401,8 +410,84 @@ async fn exhausted_port_range_is_refused_with_503_and_shutdown_ends_calls() {
     assert!(matches!(ev, CallEvent::Started { .. }));
     // Shutdown ends the open call before serve returns.
     let mut rx = h.stop().await;
+    let bye = c.response(true).await.expect("BYE at shutdown");
+    assert!(
+        bye.starts_with("BYE ") && bye.contains("Call-ID: one\r\n"),
+        "{bye}"
+    );
     match rx.try_recv() {
         Ok(CallEvent::Ended { reason, .. }) => assert_eq!(reason, EndReason::Shutdown),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn network_disorder_is_repaired_in_order() {
+    let mut h = start((32100, 32119), |c| {
+        c.inactivity = Duration::from_millis(600)
+    })
+    .await;
+    let c = Client::new(h.addr).await;
+    let ok = c
+        .request(&request(
+            "INVITE",
+            "disorder",
+            1,
+            None,
+            "",
+            &offer(&[""]),
+            None,
+        ))
+        .await
+        .unwrap();
+    let (tag, ports) = answer_of(&ok);
+    c.send(&request("ACK", "disorder", 1, Some(&tag), "", "", None))
+        .await;
+    // µ-law codes 0x80.. decode to strictly falling positive values, so the order of the
+    // released packets can be read back from the audio alone.
+    let packet = |seq: u16| {
+        rtp(
+            65_500u16.wrapping_add(seq),
+            7 + 160 * seq as u32,
+            99,
+            0,
+            &[0x80 + seq as u8; 160],
+        )
+    };
+    let lost = |seq: u16| seq % 13 == 5;
+    let mut order: Vec<u16> = (0..100).filter(|s| !lost(*s)).collect();
+    for pair in order.chunks_mut(2) {
+        pair.reverse(); // every pair swapped
+    }
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for (i, seq) in order.iter().enumerate() {
+        sock.send_to(&packet(*seq), ("127.0.0.1", ports[0]))
+            .await
+            .unwrap();
+        if i % 7 == 0 {
+            sock.send_to(&packet(*seq), ("127.0.0.1", ports[0]))
+                .await
+                .unwrap(); // duplicate
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let logs = h.calls(1, Duration::from_secs(10)).await;
+    let audio = &logs.values().next().unwrap().audio[&0];
+    assert_eq!(audio.len(), 100 * 160);
+    let mut last = i16::MAX;
+    for seq in (0..100u16).filter(|s| !lost(*s)) {
+        let frame = &audio[seq as usize * 160..(seq as usize + 1) * 160];
+        assert!(frame.iter().all(|s| *s == frame[0]), "packet {seq} intact");
+        assert!(frame[0] < last, "packet {seq} in order");
+        last = frame[0];
+    }
+    for seq in (0..100u16).filter(|s| lost(*s)) {
+        let frame = &audio[seq as usize * 160..(seq as usize + 1) * 160];
+        let prev = audio[seq as usize * 160 - 1];
+        assert!(
+            frame[0] <= prev && frame[159] < frame[0],
+            "lost packet {seq} concealed with a fade"
+        );
+    }
+    let _ = h.stop().await;
 }

@@ -12,6 +12,8 @@
 //! Must not implement recognition, detection or storage itself, and must never log
 //! audio, digits or metadata values (participants' names and addresses).
 
+mod call;
+mod dialog;
 mod dtmf;
 mod g711;
 pub mod rtp;

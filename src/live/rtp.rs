@@ -116,6 +116,9 @@ impl Default for JitterConfig {
 const MAX_DROPOUT: u64 = 3000;
 /// Packets this far behind the release point are stale duplicates or a restart.
 const MAX_MISORDER: u64 = 100;
+/// A new source's first packets are held until this many arrived (or `max_delay`
+/// passed), so that its first packet is known even when the first few are reordered.
+const START_HOLD: usize = 3;
 
 pub struct JitterBuffer {
     cfg: JitterConfig,
@@ -151,6 +154,10 @@ impl JitterBuffer {
             audio_end: 0,
             last_len: 160,
         }
+    }
+
+    pub fn set_event_pt(&mut self, event_pt: Option<u8>) {
+        self.event_pt = event_pt;
     }
 
     /// End of the released audio on the output timeline.
@@ -212,7 +219,7 @@ impl JitterBuffer {
     fn accept(&mut self, pkt: RtpPacket, now: Instant) -> Vec<Frame> {
         let mut out = Vec::new();
         let ext = self.extend_seq(pkt.seq);
-        let next = *self.next.get_or_insert(ext);
+        let next = self.next.unwrap_or(0);
         if ext < next {
             if next - ext > MAX_MISORDER {
                 if self.restart == Some(pkt.seq.wrapping_sub(1)) {
@@ -232,7 +239,7 @@ impl JitterBuffer {
             return out; // late or duplicate
         }
         self.restart = None;
-        if ext > next + MAX_DROPOUT && self.held.is_empty() {
+        if self.next.is_some() && ext > next + MAX_DROPOUT && self.held.is_empty() {
             self.next = Some(ext);
         }
         if self.held.contains_key(&ext) {
@@ -246,7 +253,11 @@ impl JitterBuffer {
     fn release_ready(&mut self) -> Vec<Frame> {
         let mut out = Vec::new();
         while let Some((&first, _)) = self.held.first_key_value() {
-            if Some(first) != self.next && self.held.len() <= self.cfg.max_packets {
+            let ready = match self.next {
+                Some(next) => first == next || self.held.len() > self.cfg.max_packets,
+                None => self.held.len() >= START_HOLD,
+            };
+            if !ready {
                 break;
             }
             out.push(self.release_first());
@@ -398,6 +409,16 @@ mod tests {
     }
 
     #[test]
+    fn first_packets_may_arrive_reordered() {
+        let mut j = jb();
+        let pkts = [1u16, 0, 3, 2, 4]
+            .iter()
+            .map(|&s| pkt(s, 160 * s as u32, 1))
+            .collect();
+        assert_eq!(positions(&run(&mut j, pkts)), [0, 160, 320, 480, 640]);
+    }
+
+    #[test]
     fn loss_leaves_a_gap_of_the_lost_duration() {
         let mut j = jb();
         let out = run(
@@ -415,7 +436,11 @@ mod tests {
     fn waits_for_a_missing_packet_only_up_to_the_deadline() {
         let mut j = jb();
         let t0 = Instant::now();
-        assert_eq!(j.push(pkt(0, 0, 1), t0).len(), 1);
+        assert!(
+            j.push(pkt(0, 0, 1), t0).is_empty(),
+            "a new source is held briefly"
+        );
+        assert_eq!(positions(&j.poll(t0 + Duration::from_millis(200))), [0]);
         assert!(
             j.push(pkt(2, 320, 1), t0).is_empty(),
             "held for the missing 1"
@@ -425,6 +450,7 @@ mod tests {
         // Too many held packets also forces release.
         let mut j = jb();
         j.push(pkt(0, 0, 1), t0);
+        j.poll(t0 + Duration::from_millis(200));
         let mut out = Vec::new();
         for s in 2..12u16 {
             out.extend(j.push(pkt(s, 160 * s as u32, 1), t0));

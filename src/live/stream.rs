@@ -47,6 +47,12 @@ impl StreamDecoder {
         }
     }
 
+    /// Applies a re-negotiated codec (a re-INVITE); the timeline continues.
+    pub fn reselect(&mut self, sel: Selected) {
+        self.sel = sel;
+        self.jitter.set_event_pt(sel.event_pt);
+    }
+
     /// Whether a packet of this payload type belongs to the negotiated stream.
     pub fn accepts(&self, pt: u8) -> bool {
         pt == self.sel.audio_pt || Some(pt) == self.sel.event_pt
