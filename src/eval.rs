@@ -1,0 +1,383 @@
+//! Scoring a redaction against ground truth: how much of each sensitive item's audio was
+//! bleeped, how much innocent speech and how many decoy numbers were hit, and whether
+//! any item's digits survive in the masked text.
+//!
+//! Bleeping is measured on the audio itself (original vs. redacted samples), not taken
+//! from hushline's own account of what it did. Owns the ground-truth format of
+//! `samples/S.truth.json`. Must not write anything.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::audio::AudioReader;
+use crate::store::Keyring;
+
+/// Below this level a sample counts as silence: leaving it unbleeped leaks nothing.
+const SILENCE: f32 = 1.0e-3;
+/// Original and redacted samples closer than this are "unchanged" (16-bit requantisation
+/// of float or lossy input moves a sample by at most one step).
+const UNCHANGED: f32 = 2.5 / 32768.0;
+/// Consecutive item digits that count as a text leak.
+pub const LEAK_DIGITS: usize = 4;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Truth {
+    pub file: String,
+    #[serde(default = "english")]
+    pub language: String,
+    #[serde(default)]
+    pub items: Vec<TruthItem>,
+    #[serde(default)]
+    pub decoys: Vec<TruthItem>,
+    #[serde(default)]
+    pub speech: Vec<TruthSpeech>,
+}
+
+fn english() -> String {
+    "en".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TruthItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub channel: u16,
+    pub start: f64,
+    pub end: f64,
+    pub digits: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TruthSpeech {
+    #[serde(default)]
+    pub channel: u16,
+    pub start: f64,
+    pub end: f64,
+    #[serde(default)]
+    pub text: String,
+}
+
+pub fn load_truth(path: &Path) -> anyhow::Result<Truth> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Decodes a whole file into planar channels. For scoring short calls only.
+fn decode_all(path: &Path) -> anyhow::Result<(u32, Vec<Vec<f32>>)> {
+    let mut reader = AudioReader::open(path)?;
+    let rate = reader.info().rate;
+    let mut channels: Vec<Vec<f32>> = vec![Vec::new(); reader.info().channels as usize];
+    while let Some(block) = reader.next_block()? {
+        for (ch, samples) in block.into_iter().enumerate() {
+            channels[ch].extend(samples);
+        }
+    }
+    Ok((rate, channels))
+}
+
+/// Scores hushline's outputs for `input`: decrypts `recording` in memory (never to disk),
+/// checks it kept the input's rate, layout and duration, and compares it with the input.
+pub fn score_outputs(
+    input: &Path,
+    recording: &Path,
+    transcript: &Path,
+    truth: &Truth,
+    keyring: &Keyring,
+) -> anyhow::Result<EvalReport> {
+    let (rate, original) = decode_all(input)?;
+    let wav = crate::store::decrypt_to_vec(recording, keyring)?;
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(&wav[..]))?;
+    let spec = reader.spec();
+    if spec.sample_rate != rate || spec.channels as usize != original.len() {
+        bail!(
+            "recording is {} Hz x{}, input {} Hz x{}",
+            spec.sample_rate,
+            spec.channels,
+            rate,
+            original.len()
+        );
+    }
+    let scale = (1u64 << (spec.bits_per_sample - 1)) as f32;
+    let channels = spec.channels as usize;
+    let mut redacted: Vec<Vec<f32>> = vec![Vec::new(); channels];
+    for (i, sample) in reader.samples::<i32>().enumerate() {
+        redacted[i % channels].push(sample? as f32 / scale);
+    }
+    if redacted[0].len() != original[0].len() {
+        bail!(
+            "recording has {} frames, input {}",
+            redacted[0].len(),
+            original[0].len()
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(transcript)?)?;
+    let text = doc["text"].as_str().unwrap_or_default();
+    Ok(evaluate(truth, &original, &redacted, rate, text))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemScore {
+    pub kind: String,
+    pub channel: u16,
+    pub start: f64,
+    pub end: f64,
+    /// Share of the item's audible samples that were bleeped (1.0 = none leaked).
+    pub covered: f64,
+    /// Seconds of audible item audio left unbleeped.
+    pub leaked_s: f64,
+    pub text_leak: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpanScore {
+    pub kind: String,
+    pub channel: u16,
+    pub start: f64,
+    pub end: f64,
+    /// Share of the span's samples that were bleeped.
+    pub bleeped: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub file: String,
+    pub items: Vec<ItemScore>,
+    pub decoys: Vec<SpanScore>,
+    /// Innocent speech stretches (from the truth's `speech` list) and how much of each
+    /// was bleeped.
+    pub speech: Vec<SpanScore>,
+}
+
+impl EvalReport {
+    /// Any audible item sample unbleeped, or any item digits in the text.
+    pub fn leaks(&self) -> bool {
+        self.items.iter().any(|i| i.covered < 1.0 || i.text_leak)
+    }
+
+    /// Seconds of innocent speech that were bleeped.
+    pub fn over_bleep_s(&self) -> f64 {
+        self.speech
+            .iter()
+            .map(|s| s.bleeped * (s.end - s.start))
+            .sum()
+    }
+}
+
+/// Scores one file. `original` and `redacted` are planar samples at `rate`.
+pub fn evaluate(
+    truth: &Truth,
+    original: &[Vec<f32>],
+    redacted: &[Vec<f32>],
+    rate: u32,
+    masked_text: &str,
+) -> EvalReport {
+    let runs = digit_runs(masked_text);
+    let items = truth
+        .items
+        .iter()
+        .map(|item| {
+            let (audible, leaked) = audible_unchanged(original, redacted, rate, item.channel, item.start, item.end);
+            ItemScore {
+                kind: item.kind.clone(),
+                channel: item.channel,
+                start: item.start,
+                end: item.end,
+                covered: if audible == 0 { 1.0 } else { 1.0 - leaked as f64 / audible as f64 },
+                leaked_s: leaked as f64 / rate as f64,
+                text_leak: leaks_in_text(&item.digits, &runs),
+            }
+        })
+        .collect();
+    let score_spans = |kind: &str, channel: u16, start: f64, end: f64| SpanScore {
+        kind: kind.to_string(),
+        channel,
+        start,
+        end,
+        bleeped: changed_share(original, redacted, rate, channel, start, end),
+    };
+    EvalReport {
+        file: truth.file.clone(),
+        items,
+        decoys: truth
+            .decoys
+            .iter()
+            .map(|d| score_spans(&d.kind, d.channel, d.start, d.end))
+            .collect(),
+        speech: truth
+            .speech
+            .iter()
+            .map(|s| score_spans("speech", s.channel, s.start, s.end))
+            .collect(),
+    }
+}
+
+fn sample_range(len: usize, rate: u32, start: f64, end: f64) -> std::ops::Range<usize> {
+    let from = ((start * rate as f64).floor().max(0.0) as usize).min(len);
+    let to = ((end * rate as f64).ceil().max(0.0) as usize).min(len);
+    from..to.max(from)
+}
+
+/// (audible samples, audible samples left unchanged) in a span of one channel.
+fn audible_unchanged(
+    original: &[Vec<f32>],
+    redacted: &[Vec<f32>],
+    rate: u32,
+    channel: u16,
+    start: f64,
+    end: f64,
+) -> (usize, usize) {
+    let (Some(orig), Some(red)) = (original.get(channel as usize), redacted.get(channel as usize)) else {
+        return (0, 0);
+    };
+    let range = sample_range(orig.len().min(red.len()), rate, start, end);
+    let mut audible = 0;
+    let mut unchanged = 0;
+    for i in range {
+        if orig[i].abs() > SILENCE {
+            audible += 1;
+            if (orig[i] - red[i]).abs() <= UNCHANGED {
+                unchanged += 1;
+            }
+        }
+    }
+    (audible, unchanged)
+}
+
+fn changed_share(
+    original: &[Vec<f32>],
+    redacted: &[Vec<f32>],
+    rate: u32,
+    channel: u16,
+    start: f64,
+    end: f64,
+) -> f64 {
+    let (Some(orig), Some(red)) = (original.get(channel as usize), redacted.get(channel as usize)) else {
+        return 0.0;
+    };
+    let range = sample_range(orig.len().min(red.len()), rate, start, end);
+    if range.is_empty() {
+        return 0.0;
+    }
+    let n = range.len();
+    let changed = range.filter(|&i| (orig[i] - red[i]).abs() > UNCHANGED).count();
+    changed as f64 / n as f64
+}
+
+/// Digit runs in text as a reader would hear them: numerals and number words ("four",
+/// "oh", "double"), joined across spaces, dashes and commas, broken by other words.
+pub fn digit_runs(text: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut repeat = 1;
+    for raw in text.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.' || c == '/') {
+        let word = raw.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        if word.is_empty() {
+            continue;
+        }
+        let digits: Option<String> = if word.chars().all(|c| c.is_ascii_digit()) {
+            Some(word.clone())
+        } else {
+            spoken_digit(&word).map(|d| d.to_string())
+        };
+        match (digits, word.as_str()) {
+            (Some(d), _) => {
+                for _ in 0..repeat {
+                    current.push_str(&d);
+                }
+                repeat = 1;
+            }
+            (None, "double") => repeat = 2,
+            (None, "triple") => repeat = 3,
+            (None, _) => {
+                if !current.is_empty() {
+                    runs.push(std::mem::take(&mut current));
+                }
+                repeat = 1;
+            }
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+fn spoken_digit(word: &str) -> Option<char> {
+    Some(match word {
+        "zero" | "oh" | "o" => '0',
+        "one" => '1',
+        "two" => '2',
+        "three" => '3',
+        "four" => '4',
+        "five" => '5',
+        "six" => '6',
+        "seven" => '7',
+        "eight" => '8',
+        "nine" => '9',
+        _ => return None,
+    })
+}
+
+fn leaks_in_text(item_digits: &str, runs: &[String]) -> bool {
+    let digits: Vec<char> = item_digits.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if digits.len() < LEAK_DIGITS {
+        // Short items (CVV, expiry): any full occurrence leaks.
+        let needle: String = digits.iter().collect();
+        return !needle.is_empty() && runs.iter().any(|r| r.contains(&needle));
+    }
+    digits.windows(LEAK_DIGITS).any(|w| {
+        let needle: String = w.iter().collect();
+        runs.iter().any(|r| r.contains(&needle))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_runs_read_words_and_numerals() {
+        assert_eq!(digit_runs("my card is 4539, 1-488 oh double four"), vec!["45391488044"]);
+        assert_eq!(digit_runs("order 123 thanks 456"), vec!["123", "456"]);
+        assert!(digit_runs("[CARD] thank you").is_empty());
+    }
+
+    #[test]
+    fn four_item_digits_in_text_leak() {
+        let runs = digit_runs("ending in 1 1 1 8 right");
+        assert!(leaks_in_text("4111111111111111", &runs) || leaks_in_text("4111111111111118", &runs));
+        assert!(!leaks_in_text("4539148803436467", &digit_runs("[CARD] ok 12")));
+        assert!(leaks_in_text("123", &digit_runs("the code is one two three")));
+    }
+
+    #[test]
+    fn audio_coverage_ignores_silence_and_counts_unchanged_speech() {
+        let rate = 10;
+        let original = vec![vec![0.0, 0.5, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5]];
+        let mut redacted = original.clone();
+        for s in &mut redacted[0][1..3] {
+            *s = -0.2;
+        }
+        let truth = Truth {
+            file: "x".into(),
+            language: "en".into(),
+            items: vec![TruthItem {
+                kind: "card".into(),
+                channel: 0,
+                start: 0.0,
+                end: 0.4,
+                digits: "4111".into(),
+            }],
+            decoys: vec![],
+            speech: vec![TruthSpeech { channel: 0, start: 0.5, end: 1.0, text: String::new() }],
+        };
+        let report = evaluate(&truth, &original, &redacted, rate, "");
+        // Three audible samples in [0, 0.4), two bleeped.
+        assert!((report.items[0].covered - 2.0 / 3.0).abs() < 1e-9);
+        assert!(report.leaks());
+        assert_eq!(report.speech[0].bleeped, 0.0);
+    }
+}

@@ -1,0 +1,208 @@
+//! Batch runs over a recording archive: finds audio files recursively, skips inputs whose
+//! outputs are complete and verify, processes the rest on worker threads, reports each
+//! bad file with its reason and goes on.
+//!
+//! Owns scheduling, resumption and the run report; does not print (the CLI renders
+//! [`BatchEvent`]s and the [`BatchReport`]). Outputs mirror the source tree so two
+//! `call.wav` in different folders cannot collide.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, unbounded};
+
+use super::{output_paths, process_file, Engine, FileReport, PipelineError};
+use crate::store::Keyring;
+
+/// File extensions treated as call audio. Anything else in the tree is ignored (and
+/// counted), so transcripts, notes and ground-truth files can sit beside recordings.
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "mp4", "aac", "aif", "aiff",
+    "caf", "mkv", "webm",
+];
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FileOutcome {
+    Done(FileReport),
+    Skipped { input: PathBuf, why: String },
+    Failed { input: PathBuf, error: String },
+}
+
+/// Progress notifications, sent as each file finishes.
+pub enum BatchEvent<'a> {
+    Started { total: usize, ignored: usize },
+    Finished(&'a FileOutcome),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchReport {
+    pub source: PathBuf,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub ignored_files: usize,
+    pub wall_s: f64,
+    pub audio_s: f64,
+    pub cancelled: bool,
+    pub files: Vec<FileOutcome>,
+}
+
+impl BatchReport {
+    pub fn count(&self, pick: fn(&FileOutcome) -> bool) -> usize {
+        self.files.iter().filter(|f| pick(f)).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.count(|f| matches!(f, FileOutcome::Failed { .. }))
+    }
+}
+
+/// Audio files under `root` (recursively, sorted), and how many other files were ignored.
+pub fn find_inputs(root: &Path) -> Result<(Vec<PathBuf>, usize), PipelineError> {
+    let mut inputs = Vec::new();
+    let mut ignored = 0;
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.map_err(|e| PipelineError::Io {
+            context: format!("reading {}", root.display()),
+            source: e.into(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let is_audio = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        if is_audio {
+            inputs.push(path.to_path_buf());
+        } else {
+            ignored += 1;
+        }
+    }
+    Ok((inputs, ignored))
+}
+
+/// Where the outputs of `input` go: `out` plus the input's folder relative to `source`.
+pub fn output_dir_for(input: &Path, source: &Path, out: &Path) -> PathBuf {
+    let relative_dir = input
+        .parent()
+        .and_then(|p| p.strip_prefix(source).ok())
+        .unwrap_or(Path::new(""));
+    out.join(relative_dir)
+}
+
+/// True when both outputs of `input` exist, the transcript parses and the recording
+/// authenticates under `keyring`.
+pub fn outputs_complete(input: &Path, out_dir: &Path, keyring: &Keyring) -> bool {
+    let (recording, transcript) = output_paths(input, out_dir);
+    let transcript_ok = std::fs::read(&transcript)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|v| v.get("text").is_some());
+    transcript_ok && crate::store::verify_file(&recording, keyring).is_ok()
+}
+
+/// Runs `engine` over every audio file under `source` with `jobs` workers.
+pub fn run(
+    engine: &Engine,
+    source: &Path,
+    out: &Path,
+    jobs: usize,
+    cancel: &AtomicBool,
+    on_event: &(dyn Fn(BatchEvent<'_>) + Sync),
+) -> Result<BatchReport, PipelineError> {
+    let started = Instant::now();
+    let (inputs, ignored) = find_inputs(source)?;
+    on_event(BatchEvent::Started {
+        total: inputs.len(),
+        ignored,
+    });
+
+    let (work_tx, work_rx) = bounded::<PathBuf>(inputs.len().max(1));
+    for input in &inputs {
+        let _ = work_tx.send(input.clone());
+    }
+    drop(work_tx);
+    let (done_tx, done_rx) = unbounded::<FileOutcome>();
+
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                for input in work_rx {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let outcome = process_one(engine, &input, source, out, cancel);
+                    if matches!(&outcome, FileOutcome::Failed { error, .. } if error == "cancelled")
+                    {
+                        break;
+                    }
+                    let _ = done_tx.send(outcome);
+                }
+            });
+        }
+        drop(done_tx);
+        let mut files = Vec::with_capacity(inputs.len());
+        for outcome in done_rx {
+            on_event(BatchEvent::Finished(&outcome));
+            files.push(outcome);
+        }
+        files.sort_by(|a, b| input_of(a).cmp(input_of(b)));
+        let audio_s = files
+            .iter()
+            .map(|f| match f {
+                FileOutcome::Done(r) => r.duration_s,
+                _ => 0.0,
+            })
+            .sum();
+        Ok(BatchReport {
+            source: source.to_path_buf(),
+            out: out.to_path_buf(),
+            jobs,
+            ignored_files: ignored,
+            wall_s: started.elapsed().as_secs_f64(),
+            audio_s,
+            cancelled: cancel.load(Ordering::Relaxed),
+            files,
+        })
+    })
+}
+
+fn input_of(outcome: &FileOutcome) -> &Path {
+    match outcome {
+        FileOutcome::Done(r) => &r.input,
+        FileOutcome::Skipped { input, .. } | FileOutcome::Failed { input, .. } => input,
+    }
+}
+
+fn process_one(
+    engine: &Engine,
+    input: &Path,
+    source: &Path,
+    out: &Path,
+    cancel: &AtomicBool,
+) -> FileOutcome {
+    let out_dir = output_dir_for(input, source, out);
+    if outputs_complete(input, &out_dir, engine.keyring()) {
+        return FileOutcome::Skipped {
+            input: input.to_path_buf(),
+            why: "outputs already complete and verified".into(),
+        };
+    }
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        return FileOutcome::Failed {
+            input: input.to_path_buf(),
+            error: format!("cannot create {}: {e}", out_dir.display()),
+        };
+    }
+    match process_file(engine, input, &out_dir, cancel) {
+        Ok(report) => FileOutcome::Done(report),
+        Err(e) => FileOutcome::Failed {
+            input: input.to_path_buf(),
+            error: e.to_string(),
+        },
+    }
+}

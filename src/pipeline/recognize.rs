@@ -1,0 +1,136 @@
+//! Pass 1 of a file: decode → resample to 16 kHz → transcribe, on three threads joined by
+//! bounded channels, in memory bounded by a few blocks and the transcriber's windows.
+//!
+//! Returns the words of every channel (small: text and times, never audio) and the spans
+//! recognition could not vouch for. Must not detect or redact anything.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use crossbeam_channel::bounded;
+
+use crate::asr::{AsrError, Segment, StreamingTranscriber, Transcriber};
+use crate::audio::{AudioReader, Resampler16k};
+use crate::time::Span;
+
+use super::PipelineError;
+
+/// Blocks in flight between two stages; enough to keep each stage busy, small enough
+/// that memory does not grow with the file.
+const QUEUE_DEPTH: usize = 4;
+
+/// What recognition produced for one channel.
+pub struct ChannelTranscript {
+    pub channel: u16,
+    pub segments: Vec<Segment>,
+}
+
+/// Everything pass 1 learned about a file.
+pub struct Recognition {
+    pub channels: Vec<ChannelTranscript>,
+    /// Stretches (channel, 16 kHz span) the decoder could not transcribe reliably.
+    pub unsure: Vec<(u16, Span)>,
+}
+
+/// Decodes `input` and transcribes each channel separately.
+pub fn recognize(
+    input: &Path,
+    transcriber: &Transcriber,
+    cancel: &AtomicBool,
+) -> Result<Recognition, PipelineError> {
+    let mut reader = AudioReader::open(input)?;
+    let info = reader.info().clone();
+    let channel_count = info.channels as usize;
+
+    let (block_tx, block_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
+    let (pcm_tx, pcm_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
+
+    thread::scope(|scope| {
+        let decoder = scope.spawn(move || -> Result<(), PipelineError> {
+            while let Some(block) = reader.next_block()? {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(PipelineError::Cancelled);
+                }
+                if block_tx.send(block).is_err() {
+                    break; // downstream stopped; its error is reported there
+                }
+            }
+            Ok(())
+        });
+
+        let resampler = scope.spawn(move || -> Result<(), PipelineError> {
+            let mut resamplers = (0..channel_count)
+                .map(|_| Resampler16k::new(info.rate))
+                .collect::<Result<Vec<_>, _>>()?;
+            for block in block_rx {
+                let out: Vec<Vec<f32>> = resamplers
+                    .iter_mut()
+                    .zip(block.iter())
+                    .map(|(r, ch)| r.process(ch))
+                    .collect();
+                if pcm_tx.send(out).is_err() {
+                    return Ok(());
+                }
+            }
+            let tail: Vec<Vec<f32>> = resamplers.iter_mut().map(|r| r.finish()).collect();
+            let _ = pcm_tx.send(tail);
+            Ok(())
+        });
+
+        let transcribed = transcribe_channels(pcm_rx, channel_count, transcriber, cancel);
+        // Join producers first so a decode error wins over the transcriber's view of it.
+        decoder.join().expect("decoder thread panicked")?;
+        resampler.join().expect("resampler thread panicked")?;
+        transcribed
+    })
+}
+
+fn transcribe_channels(
+    pcm_rx: crossbeam_channel::Receiver<Vec<Vec<f32>>>,
+    channel_count: usize,
+    transcriber: &Transcriber,
+    cancel: &AtomicBool,
+) -> Result<Recognition, PipelineError> {
+    let mut streams: Vec<StreamingTranscriber<'_>> = (0..channel_count)
+        .map(|_| StreamingTranscriber::new(transcriber))
+        .collect();
+    let mut segments: Vec<Vec<Segment>> = vec![Vec::new(); channel_count];
+    let mut unsure = Vec::new();
+    let mut collect = |ch: usize, result: Result<Vec<Segment>, AsrError>| match result {
+        Ok(done) => {
+            segments[ch].extend(done);
+            Ok(())
+        }
+        // A decoder loop is not fatal: the stream has moved past it, and its spans are
+        // bleeped whole (fail closed).
+        Err(AsrError::Loop { spans, completed }) => {
+            segments[ch].extend(completed);
+            unsure.extend(spans.into_iter().map(|s| (ch as u16, s)));
+            Ok(())
+        }
+        Err(e) => Err(PipelineError::from(e)),
+    };
+    for block in pcm_rx {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(PipelineError::Cancelled);
+        }
+        for (ch, samples) in block.iter().enumerate() {
+            collect(ch, streams[ch].push(samples))?;
+        }
+    }
+    for (ch, stream) in streams.into_iter().enumerate() {
+        collect(ch, stream.finish())?;
+    }
+    Ok(Recognition {
+        channels: segments
+            .into_iter()
+            .enumerate()
+            .map(|(ch, segments)| ChannelTranscript {
+                channel: ch as u16,
+                segments,
+            })
+            .collect(),
+        unsure,
+    })
+}

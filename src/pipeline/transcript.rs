@@ -1,0 +1,176 @@
+//! Builds the masked transcript document of one file from recognition and detection
+//! results. Only masked words go in; detected values never do.
+//!
+//! Must not write anything (the store does) and must not re-decide what is sensitive.
+
+use std::path::Path;
+
+use crate::audio::AudioInfo;
+use crate::detect::Detections;
+use crate::redact::pad_and_merge;
+use crate::store::{Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut};
+use crate::time::{self, Span, ASR_RATE};
+
+use super::recognize::Recognition;
+use super::{ChannelSpan, PipelineConfig};
+
+
+/// A stretch of audio recognition could not vouch for, bleeped whole.
+pub struct FailClosed {
+    pub channel: u16,
+    /// On the 16 kHz clock.
+    pub span: Span,
+    pub why: String,
+}
+
+/// Spans the transcriber could not vouch for (decoder loops): bleeped whole.
+pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
+    recognition
+        .unsure
+        .iter()
+        .map(|&(channel, span)| FailClosed {
+            channel,
+            span,
+            why: format!(
+                "decoder looped on channel {channel} at {:.1}-{:.1} s; bleeped whole",
+                seconds(span.start),
+                seconds(span.end)
+            ),
+        })
+        .collect()
+}
+
+fn seconds(sample: u64) -> f64 {
+    (time::to_seconds(sample, ASR_RATE) * 1000.0).round() / 1000.0
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    input: &Path,
+    info: &AudioInfo,
+    frames: u64,
+    config: &PipelineConfig,
+    recognition: &Recognition,
+    detections: &Detections,
+    fail_closed: &[FailClosed],
+    recording_name: &str,
+    key_id: &str,
+) -> TranscriptDoc {
+    let multi_channel = info.channels > 1;
+    let mut segments: Vec<SegmentOut> = Vec::new();
+    for ct in &recognition.channels {
+        let masked: Vec<_> = detections
+            .masked
+            .iter()
+            .filter(|w| w.channel == ct.channel)
+            .collect();
+        for seg in &ct.segments {
+            let words: Vec<WordOut> = masked
+                .iter()
+                .filter(|w| w.span.start >= seg.span.start && w.span.start < seg.span.end.max(seg.span.start + 1))
+                .filter(|w| !w.text.is_empty())
+                .map(|w| WordOut {
+                    text: w.text.clone(),
+                    start: seconds(w.span.start),
+                    end: seconds(w.span.end),
+                    confidence: if w.redacted.is_some() { 1.0 } else { word_confidence(seg, w.span) },
+                })
+                .collect();
+            if words.is_empty() {
+                continue;
+            }
+            let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+            segments.push(SegmentOut {
+                channel: ct.channel,
+                speaker: None,
+                start: seconds(seg.span.start),
+                end: seconds(seg.span.end),
+                text,
+                words,
+            });
+        }
+    }
+    segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
+
+    let text = segments
+        .iter()
+        .map(|s| {
+            if multi_channel {
+                format!("[ch{}] {}", s.channel, s.text)
+            } else {
+                s.text.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(if multi_channel { "\n" } else { " " });
+
+    let mut redactions: Vec<RedactionOut> = detections
+        .items
+        .iter()
+        .map(|d| RedactionOut {
+            r#type: d.kind.as_str().to_string(),
+            start: seconds(d.span.start),
+            end: seconds(d.span.end),
+            channel: d.channel,
+            reason: d.reason.clone(),
+            confidence: d.confidence,
+        })
+        .collect();
+    redactions.extend(fail_closed.iter().map(|f| RedactionOut {
+        r#type: "unrecognised".into(),
+        start: seconds(f.span.start),
+        end: seconds(f.span.end),
+        channel: f.channel,
+        reason: format!("fail-closed: {}", f.why),
+        confidence: 1.0,
+    }));
+    redactions.sort_by(|a, b| a.start.total_cmp(&b.start));
+
+    TranscriptDoc {
+        text,
+        segments,
+        redactions,
+        metadata: Metadata {
+            source: input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            duration_s: time::to_seconds(frames, info.rate),
+            rate: info.rate,
+            channels: info.channels,
+            model: config.model_label.clone(),
+            language: config.language.clone(),
+            hushline_version: env!("CARGO_PKG_VERSION").to_string(),
+            recording: Some(recording_name.to_string()),
+            key_id: Some(key_id.to_string()),
+            fail_closed: fail_closed.iter().map(|f| f.why.clone()).collect(),
+        },
+    }
+}
+
+fn word_confidence(seg: &crate::asr::Segment, span: Span) -> f32 {
+    seg.words
+        .iter()
+        .find(|w| w.span.start == span.start)
+        .map_or(0.0, |w| w.confidence)
+}
+
+/// Seconds of audio (summed over channels) that the recording has bleeped.
+pub fn bleeped_seconds(
+    spans: &[ChannelSpan],
+    bleep: &crate::redact::BleepConfig,
+    info: &AudioInfo,
+    frames: u64,
+) -> f64 {
+    let padding = time::from_seconds(bleep.padding_s, info.rate);
+    (0..info.channels)
+        .map(|ch| {
+            let own: Vec<Span> = spans.iter().filter(|s| s.channel == ch).map(|s| s.span).collect();
+            pad_and_merge(&own, padding, Some(frames))
+                .iter()
+                .map(|s| s.len())
+                .sum::<u64>()
+        })
+        .map(|n| time::to_seconds(n, info.rate))
+        .sum()
+}
