@@ -8,7 +8,7 @@ demo: deps
 	$(CARGO) run --release --quiet -- demo
 
 test: deps lint model
-	$(CARGO) test --all-targets -- --test-threads=1
+	$(CARGO) test --lib --bins --tests -- --test-threads=1
 
 deps:
 	@bash scripts/install-deps.sh

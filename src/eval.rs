@@ -179,13 +179,18 @@ pub fn evaluate(
         .items
         .iter()
         .map(|item| {
-            let (audible, leaked) = audible_unchanged(original, redacted, rate, item.channel, item.start, item.end);
+            let (audible, leaked) =
+                audible_unchanged(original, redacted, rate, item.channel, item.start, item.end);
             ItemScore {
                 kind: item.kind.clone(),
                 channel: item.channel,
                 start: item.start,
                 end: item.end,
-                covered: if audible == 0 { 1.0 } else { 1.0 - leaked as f64 / audible as f64 },
+                covered: if audible == 0 {
+                    1.0
+                } else {
+                    1.0 - leaked as f64 / audible as f64
+                },
                 leaked_s: leaked as f64 / rate as f64,
                 text_leak: leaks_in_text(&item.digits, &runs),
             }
@@ -229,7 +234,10 @@ fn audible_unchanged(
     start: f64,
     end: f64,
 ) -> (usize, usize) {
-    let (Some(orig), Some(red)) = (original.get(channel as usize), redacted.get(channel as usize)) else {
+    let (Some(orig), Some(red)) = (
+        original.get(channel as usize),
+        redacted.get(channel as usize),
+    ) else {
         return (0, 0);
     };
     let range = sample_range(orig.len().min(red.len()), rate, start, end);
@@ -254,7 +262,10 @@ fn changed_share(
     start: f64,
     end: f64,
 ) -> f64 {
-    let (Some(orig), Some(red)) = (original.get(channel as usize), redacted.get(channel as usize)) else {
+    let (Some(orig), Some(red)) = (
+        original.get(channel as usize),
+        redacted.get(channel as usize),
+    ) else {
         return 0.0;
     };
     let range = sample_range(orig.len().min(red.len()), rate, start, end);
@@ -262,7 +273,9 @@ fn changed_share(
         return 0.0;
     }
     let n = range.len();
-    let changed = range.filter(|&i| (orig[i] - red[i]).abs() > UNCHANGED).count();
+    let changed = range
+        .filter(|&i| (orig[i] - red[i]).abs() > UNCHANGED)
+        .count();
     changed as f64 / n as f64
 }
 
@@ -272,8 +285,12 @@ pub fn digit_runs(text: &str) -> Vec<String> {
     let mut runs = Vec::new();
     let mut current = String::new();
     let mut repeat = 1;
-    for raw in text.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.' || c == '/') {
-        let word = raw.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    for raw in
+        text.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.' || c == '/')
+    {
+        let word = raw
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
         if word.is_empty() {
             continue;
         }
@@ -322,7 +339,10 @@ fn spoken_digit(word: &str) -> Option<char> {
 }
 
 fn leaks_in_text(item_digits: &str, runs: &[String]) -> bool {
-    let digits: Vec<char> = item_digits.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let digits: Vec<char> = item_digits
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     if digits.len() < LEAK_DIGITS {
         // Short items (CVV, expiry): any full occurrence leaks.
         let needle: String = digits.iter().collect();
@@ -340,7 +360,10 @@ mod tests {
 
     #[test]
     fn digit_runs_read_words_and_numerals() {
-        assert_eq!(digit_runs("my card is 4539, 1-488 oh double four"), vec!["45391488044"]);
+        assert_eq!(
+            digit_runs("my card is 4539, 1-488 oh double four"),
+            vec!["45391488044"]
+        );
         assert_eq!(digit_runs("order 123 thanks 456"), vec!["123", "456"]);
         assert!(digit_runs("[CARD] thank you").is_empty());
     }
@@ -348,9 +371,17 @@ mod tests {
     #[test]
     fn four_item_digits_in_text_leak() {
         let runs = digit_runs("ending in 1 1 1 8 right");
-        assert!(leaks_in_text("4111111111111111", &runs) || leaks_in_text("4111111111111118", &runs));
-        assert!(!leaks_in_text("4539148803436467", &digit_runs("[CARD] ok 12")));
-        assert!(leaks_in_text("123", &digit_runs("the code is one two three")));
+        assert!(
+            leaks_in_text("4111111111111111", &runs) || leaks_in_text("4111111111111118", &runs)
+        );
+        assert!(!leaks_in_text(
+            "4539148803436467",
+            &digit_runs("[CARD] ok 12")
+        ));
+        assert!(leaks_in_text(
+            "123",
+            &digit_runs("the code is one two three")
+        ));
     }
 
     #[test]
@@ -372,7 +403,12 @@ mod tests {
                 digits: "4111".into(),
             }],
             decoys: vec![],
-            speech: vec![TruthSpeech { channel: 0, start: 0.5, end: 1.0, text: String::new() }],
+            speech: vec![TruthSpeech {
+                channel: 0,
+                start: 0.5,
+                end: 1.0,
+                text: String::new(),
+            }],
         };
         let report = evaluate(&truth, &original, &redacted, rate, "");
         // Three audible samples in [0, 0.4), two bleeped.

@@ -20,6 +20,7 @@
 pub mod asr;
 pub mod audio;
 pub mod detect;
+pub mod eval;
 pub mod fsutil;
 pub mod live;
 pub mod pipeline;

@@ -1,5 +1,641 @@
-//! The `hushline` command line: parses arguments, calls the library, prints. No logic here.
+//! The `hushline` command line: parses arguments, calls the library, prints. No logic here
+//! beyond choosing defaults and rendering tables.
 
-fn main() {
-    println!("hushline");
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use hushline::asr::model::{self, ModelName};
+use hushline::asr::TranscriberConfig;
+use hushline::detect::Rules;
+use hushline::pipeline::batch::{self, BatchEvent, FileOutcome};
+use hushline::pipeline::{self, Engine, FileReport, PipelineConfig};
+use hushline::store::{self, Keyring};
+
+#[derive(Parser)]
+#[command(
+    name = "hushline",
+    version,
+    about = "Keeps card and ID numbers out of call recordings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Redact every call in samples/ and print a table per call.
+    Demo {
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+        #[arg(long, default_value = "samples")]
+        samples: PathBuf,
+    },
+    /// Redact single files.
+    Redact {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Redact every audio file under a folder, resumably, in parallel.
+    Batch {
+        source: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Files processed at once; whisper threads per file = cores / jobs.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Redact calls that have ground truth and score the result; non-zero exit on any leak.
+    Eval {
+        /// Folder of audio files.
+        audio: PathBuf,
+        /// Folder of `S.truth.json` files (the samples/ format).
+        #[arg(long)]
+        truth: PathBuf,
+        /// Keep the outputs here (default: a temporary folder, deleted afterwards).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Decrypt a recording for an authorised listener (verifies before writing).
+    Decrypt {
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Why this recording is being read; goes into the audit log.
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "audit.log")]
+        audit_log: PathBuf,
+    },
+    /// Create a new master key file (mode 0600).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Re-wrap the data keys of recordings under a new master key, without decrypting audio.
+    Rewrap {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        old_key: PathBuf,
+        #[arg(long)]
+        new_key: PathBuf,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "audit.log")]
+        audit_log: PathBuf,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Whisper model management.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit log.
+    Verify {
+        #[arg(default_value = "audit.log")]
+        log: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download and convert a model (tiny.en or base) into models/.
+    Fetch {
+        #[arg(default_value = "tiny.en")]
+        name: String,
+    },
+    /// List installed models and whether they verify.
+    Info,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Model name (tiny.en, base) or path to a ggml file.
+    #[arg(long, default_value = "tiny.en")]
+    model: String,
+    /// Spoken language: en, zh (needs --model base), or auto.
+    #[arg(long, default_value = "en")]
+    lang: String,
+    /// Detection rules (TOML) layered over the built-in defaults.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("HUSHLINE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HUSHLINE_LOG")
+                .unwrap_or_else(|_| "warn,hushline=info,whisper_rs=off".into()),
+        )
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo { out, samples } => demo(&samples, &out),
+        Command::Redact {
+            inputs,
+            out,
+            common,
+        } => redact(&inputs, &out, &common),
+        Command::Batch {
+            source,
+            out,
+            jobs,
+            common,
+        } => run_batch(&source, &out, jobs, &common),
+        Command::Eval { audio, truth, out } => evaluate(&audio, &truth, out.as_deref()),
+        Command::Decrypt {
+            input,
+            out,
+            key_file,
+            reason,
+            audit_log,
+        } => {
+            let keyring = load_keyring(key_file.as_deref())?;
+            let info = store::decrypt_file_audited(&input, &out, &keyring, &audit_log, &reason)
+                .with_context(|| format!("decrypting {}", input.display()))?;
+            println!(
+                "decrypted {} → {} (key {})",
+                input.display(),
+                out.display(),
+                info.key_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen { out } => {
+            let id = store::keygen(&out)?;
+            println!(
+                "new key {id} written to {} (mode 0600); keep it away from the recordings",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rewrap {
+            files,
+            old_key,
+            new_key,
+            reason,
+            audit_log,
+        } => {
+            let old = store::load_keyring(&old_key)?;
+            let new = store::load_keyring(&new_key)?;
+            for file in &files {
+                store::rewrap_file_audited(file, &old, new.primary(), &audit_log, &reason)
+                    .with_context(|| format!("re-wrapping {}", file.display()))?;
+                println!(
+                    "re-wrapped {} under key {}",
+                    file.display(),
+                    new.primary().id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { log },
+        } => {
+            let report = store::audit::verify(&log)?;
+            println!(
+                "{}: {} entries, chain intact",
+                log.display(),
+                report.entries
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Model {
+            command: ModelCommand::Fetch { name },
+        } => {
+            let name: ModelName = name.parse()?;
+            let path = model::fetch(name, &models_dir())?;
+            println!("{name}: {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Model {
+            command: ModelCommand::Info,
+        } => {
+            for status in model::info(&models_dir()) {
+                let state = match (status.present, status.verified) {
+                    (false, _) => "not installed (hushline model fetch NAME)".to_string(),
+                    (true, true) => {
+                        format!("{} bytes, checksum verified", status.size.unwrap_or(0))
+                    }
+                    (true, false) => {
+                        "PRESENT BUT DOES NOT VERIFY: delete it and fetch again".to_string()
+                    }
+                };
+                println!("{:<8} {}  {state}", status.name, status.path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_keyring(cli: Option<&Path>) -> Result<Arc<Keyring>> {
+    let Some(path) = store::key_file_from_env_or(cli) else {
+        bail!("no key: pass --key-file F or set HUSHLINE_KEY_FILE (create one with `hushline keygen --out F`)");
+    };
+    let keyring = store::load_keyring(&path)
+        .with_context(|| format!("loading key file {}", path.display()))?;
+    Ok(Arc::new(keyring))
+}
+
+fn whisper_threads(jobs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / jobs.max(1)).max(1)
+}
+
+fn build_engine(common: &Common, keyring: &Arc<Keyring>, jobs: usize) -> Result<Engine> {
+    if let Ok(name) = common.model.parse::<ModelName>() {
+        if common.lang != "en" && !model::is_multilingual(name) {
+            bail!(
+                "--lang {} needs a multilingual model: add --model base",
+                common.lang
+            );
+        }
+    }
+    let model_path = model::ensure(&common.model, &models_dir())?;
+    let rules = match &common.rules {
+        Some(path) => Rules::load(path)?,
+        None => Rules::default(),
+    };
+    let transcriber = TranscriberConfig {
+        threads: whisper_threads(jobs),
+        language: common.lang.clone(),
+        ..TranscriberConfig::default()
+    };
+    let config = PipelineConfig {
+        model_label: common.model.clone(),
+        language: common.lang.clone(),
+        ..PipelineConfig::default()
+    };
+    Ok(Engine::new(
+        &model_path,
+        transcriber,
+        rules,
+        keyring.clone(),
+        config,
+    )?)
+}
+
+fn cancel_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\nstopping: finishing no further files, removing partial outputs…");
+        handler_flag.store(true, Ordering::SeqCst);
+    });
+    flag
+}
+
+fn redact(inputs: &[PathBuf], out: &Path, common: &Common) -> Result<ExitCode> {
+    let keyring = load_keyring(common.key_file.as_deref())?;
+    let engine = build_engine(common, &keyring, 1)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let cancel = cancel_flag();
+    let mut failed = 0;
+    let mut reports = Vec::new();
+    for input in inputs {
+        match pipeline::process_file(&engine, input, out, &cancel) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e}", input.display());
+            }
+        }
+    }
+    print_table(&reports);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_batch(source: &Path, out: &Path, jobs: usize, common: &Common) -> Result<ExitCode> {
+    let keyring = load_keyring(common.key_file.as_deref())?;
+    let engine = build_engine(common, &keyring, jobs)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let cancel = cancel_flag();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} files  {msg}  elapsed {elapsed}  eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    let audio_done = std::sync::Mutex::new((0.0f64, 0.0f64));
+    let on_event = |event: BatchEvent<'_>| match event {
+        BatchEvent::Started { total, ignored } => {
+            bar.set_length(total as u64);
+            if ignored > 0 {
+                bar.println(format!("ignoring {ignored} non-audio files"));
+            }
+        }
+        BatchEvent::Finished(outcome) => {
+            bar.inc(1);
+            match outcome {
+                FileOutcome::Done(r) => {
+                    let mut done = audio_done.lock().expect("progress lock");
+                    done.0 += r.duration_s;
+                    done.1 += r.processing_s;
+                    bar.set_message(format!(
+                        "{:.2} h audio, {:.1}x realtime",
+                        done.0 / 3600.0,
+                        if done.1 > 0.0 { done.0 / done.1 } else { 0.0 }
+                    ));
+                }
+                FileOutcome::Failed { input, error } => {
+                    bar.println(format!("FAILED {}: {error}", input.display()));
+                }
+                FileOutcome::Skipped { .. } => {}
+            }
+        }
+    };
+    let report = batch::run(&engine, source, out, jobs, &cancel, &on_event)?;
+    bar.finish_and_clear();
+
+    let report_path = out.join("batch-report.json");
+    hushline::fsutil::write_atomic(&report_path, &serde_json::to_vec_pretty(&report)?)?;
+    let done = report.count(|f| matches!(f, FileOutcome::Done(_)));
+    let skipped = report.count(|f| matches!(f, FileOutcome::Skipped { .. }));
+    let failed = report.failed();
+    println!(
+        "{done} redacted, {skipped} already done, {failed} failed; {:.2} h of audio in {:.0} s ({:.1}x realtime, {jobs} jobs)",
+        report.audio_s / 3600.0,
+        report.wall_s,
+        if report.wall_s > 0.0 { report.audio_s / report.wall_s } else { 0.0 },
+    );
+    for f in &report.files {
+        if let FileOutcome::Failed { input, error } = f {
+            println!("  failed: {}: {error}", input.display());
+        }
+    }
+    println!("report: {}", report_path.display());
+    if report.cancelled {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The demo's key lives outside the output folder: beside the user's config.
+fn demo_key_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("hushline").join("demo.key")
+}
+
+/// The language a sample is spoken in, from its ground-truth file when there is one.
+fn sample_language(input: &Path) -> String {
+    let truth = input.with_extension("truth.json");
+    std::fs::read(&truth)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("language")
+                .and_then(|l| l.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "en".into())
+}
+
+/// One engine per spoken language, built on first use: tiny.en for English, the
+/// multilingual base model for anything else.
+struct Engines {
+    keyring: Arc<Keyring>,
+    built: Vec<(String, Engine)>,
+}
+
+impl Engines {
+    fn new(keyring: Arc<Keyring>) -> Self {
+        Engines {
+            keyring,
+            built: Vec::new(),
+        }
+    }
+
+    fn for_language(&mut self, lang: &str) -> Result<&Engine> {
+        if let Some(i) = self.built.iter().position(|(l, _)| l == lang) {
+            return Ok(&self.built[i].1);
+        }
+        let common = Common {
+            key_file: None,
+            model: if lang == "en" {
+                "tiny.en".into()
+            } else {
+                "base".into()
+            },
+            lang: lang.to_string(),
+            rules: None,
+        };
+        let engine = build_engine(&common, &self.keyring, 1)?;
+        self.built.push((lang.to_string(), engine));
+        Ok(&self.built.last().expect("just pushed").1)
+    }
+}
+
+fn evaluate(audio: &Path, truth_dir: &Path, out: Option<&Path>) -> Result<ExitCode> {
+    let scratch = tempfile::tempdir()?;
+    let key_path = scratch.path().join("eval.key");
+    store::keygen(&key_path)?;
+    let keyring = Arc::new(store::load_keyring(&key_path)?);
+    let out_dir = out.map_or_else(|| scratch.path().join("out"), Path::to_path_buf);
+    std::fs::create_dir_all(&out_dir)?;
+    let mut truths: Vec<PathBuf> = std::fs::read_dir(truth_dir)
+        .with_context(|| format!("reading {}", truth_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+        .collect();
+    truths.sort();
+    let cancel = cancel_flag();
+    let mut engines = Engines::new(keyring.clone());
+    let mut leaks = 0;
+    let (mut decoys_hit, mut decoys, mut over_bleep, mut speech_s) = (0, 0, 0.0, 0.0);
+    println!(
+        "{:<26} {:<8} {:>3} {:>15} {:>9} {:>5}",
+        "call", "item", "ch", "span (s)", "bleeped", "text"
+    );
+    for truth_path in &truths {
+        let truth = hushline::eval::load_truth(truth_path)?;
+        let input = audio.join(&truth.file);
+        let engine = engines.for_language(&truth.language)?;
+        let report = pipeline::process_file(engine, &input, &out_dir, &cancel)
+            .with_context(|| format!("redacting {}", input.display()))?;
+        let scored = hushline::eval::score_outputs(
+            &input,
+            &report.recording,
+            &report.transcript,
+            &truth,
+            &keyring,
+        )?;
+        for item in &scored.items {
+            let leaked = item.covered < 1.0 || item.text_leak;
+            leaks += leaked as usize;
+            println!(
+                "{:<26} {:<8} {:>3} {:>7.2}-{:<7.2} {:>8.1}% {:>5}{}",
+                truth.file,
+                item.kind,
+                item.channel,
+                item.start,
+                item.end,
+                item.covered * 100.0,
+                if item.text_leak { "LEAK" } else { "ok" },
+                if leaked { "  <-- leak" } else { "" }
+            );
+        }
+        for decoy in &scored.decoys {
+            decoys += 1;
+            decoys_hit += (decoy.bleeped >= 0.5) as usize;
+            println!(
+                "{:<26} {:<8} {:>3} {:>7.2}-{:<7.2} {:>8.1}%  decoy",
+                truth.file,
+                decoy.kind,
+                decoy.channel,
+                decoy.start,
+                decoy.end,
+                decoy.bleeped * 100.0
+            );
+        }
+        over_bleep += scored.over_bleep_s();
+        speech_s += scored.speech.iter().map(|s| s.end - s.start).sum::<f64>();
+    }
+    println!(
+        "\n{} calls; leaks: {leaks}; decoys bleeped: {decoys_hit}/{decoys}; innocent speech bleeped: {:.2} s of {:.1} s ({:.1}%)",
+        truths.len(),
+        over_bleep,
+        speech_s,
+        if speech_s > 0.0 { over_bleep / speech_s * 100.0 } else { 0.0 }
+    );
+    Ok(if leaks == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
+    let key_path = demo_key_path();
+    if !key_path.exists() {
+        std::fs::create_dir_all(key_path.parent().expect("key path has a parent"))?;
+        store::keygen(&key_path)?;
+    }
+    let keyring = Arc::new(store::load_keyring(&key_path)?);
+    let (inputs, _) = batch::find_inputs(samples).with_context(|| {
+        format!(
+            "reading {} (run the demo from the repository root)",
+            samples.display()
+        )
+    })?;
+    if inputs.is_empty() {
+        bail!("no audio files in {}", samples.display());
+    }
+    std::fs::create_dir_all(out)?;
+    let cancel = cancel_flag();
+    let mut engines = Engines::new(keyring);
+    let mut reports = Vec::new();
+    let mut failed = 0;
+    for input in &inputs {
+        let engine = engines.for_language(&sample_language(input))?;
+        match pipeline::process_file(engine, input, out, &cancel) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e}", input.display());
+            }
+        }
+    }
+    print_table(&reports);
+    println!("\noutputs: {}/  (S.wav.enc = redacted recording, encrypted; S.transcript.json = masked transcript)", out.display());
+    println!(
+        "key:     {}  (kept outside the output folder)",
+        key_path.display()
+    );
+    println!(
+        "listen:  hushline decrypt {}/<S>.wav.enc --out <S>.wav --key-file {} --reason demo",
+        out.display(),
+        key_path.display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_table(reports: &[FileReport]) {
+    println!(
+        "{:<28} {:>8} {:>4} {:>8}  {:<34} {:>8}",
+        "call", "duration", "ch", "bleeped", "redacted", "x-rt"
+    );
+    for r in reports {
+        let name = r
+            .input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let items = if r.redacted.is_empty() {
+            "-".to_string()
+        } else {
+            r.redacted
+                .iter()
+                .map(|(k, n)| format!("{k}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "{:<28} {:>7.1}s {:>4} {:>7.1}s  {:<34} {:>7.1}x",
+            name,
+            r.duration_s,
+            r.channels,
+            r.bleeped_s,
+            items,
+            r.x_realtime()
+        );
+        for note in &r.fail_closed {
+            println!("    fail-closed: {note}");
+        }
+    }
 }

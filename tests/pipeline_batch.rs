@@ -23,7 +23,13 @@ fn files_under(dir: &Path) -> Vec<String> {
         .into_iter()
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -43,9 +49,15 @@ fn bad_files_are_reported_and_skipped_and_reruns_resume() {
     std::fs::write(source.path().join("day2/call.wav"), &good_bytes).unwrap();
     std::fs::write(source.path().join("empty.wav"), b"").unwrap();
     std::fs::write(source.path().join("truncated.wav"), &good_bytes[..30]).unwrap();
-    let noise: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let noise: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(source.path().join("random.mp3"), &noise).unwrap();
-    std::fs::write(source.path().join("notes.wav"), "call notes, not audio\n".repeat(50)).unwrap();
+    std::fs::write(
+        source.path().join("notes.wav"),
+        "call notes, not audio\n".repeat(50),
+    )
+    .unwrap();
     std::fs::write(source.path().join("readme.txt"), "ignored").unwrap();
 
     let cancel = AtomicBool::new(false);
@@ -68,12 +80,17 @@ fn bad_files_are_reported_and_skipped_and_reruns_resume() {
                 assert!(!error.is_empty());
                 failed.push(input.file_name().unwrap().to_string_lossy().into_owned());
             }
-            FileOutcome::Skipped { input, .. } => panic!("nothing to skip yet: {}", input.display()),
+            FileOutcome::Skipped { input, .. } => {
+                panic!("nothing to skip yet: {}", input.display())
+            }
         }
     }
     failed.sort();
     assert_eq!(done, 2);
-    assert_eq!(failed, vec!["empty.wav", "notes.wav", "random.mp3", "truncated.wav"]);
+    assert_eq!(
+        failed,
+        vec!["empty.wav", "notes.wav", "random.mp3", "truncated.wav"]
+    );
     assert_eq!(report.ignored_files, 1);
     // Mirrored tree, complete pairs only, no temporary leftovers.
     assert_eq!(
@@ -88,7 +105,15 @@ fn bad_files_are_reported_and_skipped_and_reruns_resume() {
 
     // A partial pair (transcript lost) is redone; complete pairs are skipped.
     std::fs::remove_file(out.path().join("day2/call.transcript.json")).unwrap();
-    let again = batch::run(&engine.engine, source.path(), out.path(), 1, &cancel, &|_| {}).unwrap();
+    let again = batch::run(
+        &engine.engine,
+        source.path(),
+        out.path(),
+        1,
+        &cancel,
+        &|_| {},
+    )
+    .unwrap();
     let skipped = again.count(|f| matches!(f, FileOutcome::Skipped { .. }));
     let redone = again.count(|f| matches!(f, FileOutcome::Done(_)));
     assert_eq!((skipped, redone, again.failed()), (1, 1, 4));

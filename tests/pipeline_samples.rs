@@ -25,7 +25,13 @@ fn every_sample_is_redacted_without_leaks() {
         }
         let report = pipeline::process_file(&engine_en.engine, &input, out.path(), &cancel)
             .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        let scored = common::score(&input, &report.recording, &report.transcript, &truth, &engine_en.keyring);
+        let scored = common::score(
+            &input,
+            &report.recording,
+            &report.transcript,
+            &truth,
+            &engine_en.keyring,
+        );
         for item in &scored.items {
             assert!(
                 item.covered >= 1.0 && !item.text_leak,
@@ -59,7 +65,10 @@ fn every_sample_is_redacted_without_leaks() {
         }
         checked += 1;
     }
-    assert!(checked >= 5, "expected the English sample calls, found {checked}");
+    assert!(
+        checked >= 5,
+        "expected the English sample calls, found {checked}"
+    );
 }
 
 #[test]
@@ -67,7 +76,10 @@ fn outputs_are_only_the_encrypted_recording_and_masked_transcript() {
     let Some(engine) = common::engine("tiny.en", "en") else {
         return;
     };
-    let (input, _) = common::samples().into_iter().find(|(_, t)| t.language == "en").unwrap();
+    let (input, _) = common::samples()
+        .into_iter()
+        .find(|(_, t)| t.language == "en")
+        .unwrap();
     let out = tempfile::tempdir().unwrap();
     pipeline::process_file(&engine.engine, &input, out.path(), &AtomicBool::new(false)).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(out.path())
@@ -76,7 +88,10 @@ fn outputs_are_only_the_encrypted_recording_and_masked_transcript() {
         .collect();
     names.sort();
     let stem = input.file_stem().unwrap().to_string_lossy();
-    assert_eq!(names, vec![format!("{stem}.transcript.json"), format!("{stem}.wav.enc")]);
+    assert_eq!(
+        names,
+        vec![format!("{stem}.transcript.json"), format!("{stem}.wav.enc")]
+    );
     // The recording is not a WAV in disguise.
     let bytes = std::fs::read(out.path().join(format!("{stem}.wav.enc"))).unwrap();
     assert!(!bytes.windows(4).any(|w| w == b"RIFF" || w == b"WAVE"));

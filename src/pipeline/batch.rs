@@ -18,8 +18,8 @@ use crate::store::Keyring;
 /// File extensions treated as call audio. Anything else in the tree is ignored (and
 /// counted), so transcripts, notes and ground-truth files can sit beside recordings.
 pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "mp4", "aac", "aif", "aiff",
-    "caf", "mkv", "webm",
+    "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "mp4", "aac", "aif", "aiff", "caf",
+    "mkv", "webm",
 ];
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,6 +1,239 @@
-//! The one place stages are wired together: decode → resample → speech windows →
-//! transcribe → detect → bleep → encrypt/write, for single files, batches and the demo.
+//! The one place stages are wired together, for single files, batches and the demo.
 //!
-//! Stages run on threads joined by bounded channels and pass owned data one way. Must not
-//! implement any stage itself; it only connects them, and it enforces fail-closed order:
-//! nothing reaches a writer before redaction of the span it contains has finished.
+//! A file goes through three passes over its audio, each a chain of threads joined by
+//! bounded channels passing owned data one way:
+//!
+//! 1. [`recognize`]: decode → resample to 16 kHz → transcribe (per channel);
+//! 2. detection on the words (small, in memory), then [`render::refine_on_audio`]
+//!    widens each span to the speech burst around it;
+//! 3. [`render::write_redacted`]: decode → bleep → encrypt into `S.wav.enc`, and the
+//!    masked transcript `S.transcript.json`.
+//!
+//! Re-decoding is cheap next to recognition and keeps memory flat in file length: no
+//! pass holds more than a few blocks of audio. Nothing is written before detection has
+//! finished for the whole file, so no unredacted audio or text can reach the disk.
+//! This module must not implement any stage itself; it only connects them.
+
+pub mod batch;
+mod recognize;
+mod render;
+mod transcript;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::asr::{AsrError, Transcriber, TranscriberConfig};
+use crate::audio::{AudioError, AudioReader};
+use crate::detect::{ChannelWord, DetectError, Detector, Rules};
+use crate::redact::BleepConfig;
+use crate::store::{Keyring, MasterKey, StoreError};
+use crate::time::{self, ASR_RATE};
+
+pub use render::ChannelSpan;
+
+/// Why a file could not be processed. Never carries audio content or detected values.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error("speech recognition failed: {0}")]
+    Asr(#[from] AsrError),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Settings shared by every file of a run.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Model name or path, for the transcript's metadata.
+    pub model_label: String,
+    pub language: String,
+    pub bleep: BleepConfig,
+    /// How far a span's edges may move outward to reach the end of the speech burst.
+    pub refine_max_extend_s: f64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            model_label: "tiny.en".into(),
+            language: "en".into(),
+            bleep: BleepConfig::default(),
+            refine_max_extend_s: 0.6,
+        }
+    }
+}
+
+/// The loaded parts a run needs: the model, the detector and the keys (new recordings
+/// use the keyring's primary key). Built once and shared by every file (and every
+/// worker thread) of a run.
+pub struct Engine {
+    pub config: PipelineConfig,
+    transcriber: Transcriber,
+    detector: Detector,
+    keyring: Arc<Keyring>,
+}
+
+impl Engine {
+    pub fn new(
+        model_path: &Path,
+        transcriber_config: TranscriberConfig,
+        rules: Rules,
+        keyring: Arc<Keyring>,
+        config: PipelineConfig,
+    ) -> Result<Self, PipelineError> {
+        Ok(Engine {
+            transcriber: Transcriber::load(model_path, transcriber_config)?,
+            detector: Detector::new(rules)?,
+            keyring,
+            config,
+        })
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    fn key(&self) -> &MasterKey {
+        self.keyring.primary()
+    }
+}
+
+/// What happened to one file, for tables and the batch report. Counts and times only.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub input: PathBuf,
+    pub recording: PathBuf,
+    pub transcript: PathBuf,
+    pub duration_s: f64,
+    pub rate: u32,
+    pub channels: u16,
+    /// Redacted items by type name ("card", "cvv", ...), sorted by name.
+    pub redacted: Vec<(String, usize)>,
+    pub bleeped_s: f64,
+    pub processing_s: f64,
+    pub fail_closed: Vec<String>,
+}
+
+impl FileReport {
+    pub fn x_realtime(&self) -> f64 {
+        if self.processing_s > 0.0 {
+            self.duration_s / self.processing_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Output paths for an input whose file stem is S: `S.wav.enc` and `S.transcript.json`.
+pub fn output_paths(input: &Path, out_dir: &Path) -> (PathBuf, PathBuf) {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recording".into());
+    (
+        out_dir.join(format!("{stem}.wav.enc")),
+        out_dir.join(format!("{stem}.transcript.json")),
+    )
+}
+
+/// Redacts one file into `out_dir`. On error nothing is left in `out_dir` for this file.
+pub fn process_file(
+    engine: &Engine,
+    input: &Path,
+    out_dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<FileReport, PipelineError> {
+    let started = Instant::now();
+    let info = AudioReader::open(input)?.info().clone();
+    let (recording_path, transcript_path) = output_paths(input, out_dir);
+
+    let recognition = recognize::recognize(input, &engine.transcriber, cancel)?;
+    let words: Vec<ChannelWord> = recognition
+        .channels
+        .iter()
+        .flat_map(|ct| {
+            ct.segments.iter().flat_map(move |seg| {
+                seg.words.iter().map(move |w| ChannelWord {
+                    channel: ct.channel,
+                    word: w.clone(),
+                })
+            })
+        })
+        .collect();
+    let detections = engine.detector.detect(&words);
+    let fail_closed = transcript::fail_closed_spans(&recognition);
+
+    let mut spans: Vec<ChannelSpan> = detections
+        .items
+        .iter()
+        .map(|d| ChannelSpan {
+            channel: d.channel,
+            span: d.span.rescale(ASR_RATE, info.rate),
+        })
+        .collect();
+    let max_extend = time::from_seconds(engine.config.refine_max_extend_s, info.rate);
+    spans = render::refine_on_audio(input, &spans, max_extend)?;
+    spans.extend(fail_closed.iter().map(|f| ChannelSpan {
+        channel: f.channel,
+        span: f.span.rescale(ASR_RATE, info.rate),
+    }));
+
+    let frames = render::write_redacted(
+        input,
+        &recording_path,
+        &spans,
+        &engine.config.bleep,
+        engine.key(),
+        cancel,
+    )?;
+
+    let doc = transcript::build(
+        input,
+        &info,
+        frames,
+        &engine.config,
+        &recognition,
+        &detections,
+        &fail_closed,
+        &recording_path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy(),
+        &engine.key().id,
+    );
+    if let Err(e) = crate::store::write_transcript(&transcript_path, &doc) {
+        // The pair is the unit of output: without its transcript the recording goes too.
+        let _ = std::fs::remove_file(&recording_path);
+        return Err(e.into());
+    }
+
+    let mut redacted = std::collections::BTreeMap::<String, usize>::new();
+    for item in &detections.items {
+        *redacted.entry(item.kind.as_str().to_string()).or_default() += 1;
+    }
+    let bleeped = transcript::bleeped_seconds(&spans, &engine.config.bleep, &info, frames);
+    Ok(FileReport {
+        input: input.to_path_buf(),
+        recording: recording_path,
+        transcript: transcript_path,
+        duration_s: time::to_seconds(frames, info.rate),
+        rate: info.rate,
+        channels: info.channels,
+        redacted: redacted.into_iter().collect(),
+        bleeped_s: bleeped,
+        processing_s: started.elapsed().as_secs_f64(),
+        fail_closed: doc.metadata.fail_closed.clone(),
+    })
+}

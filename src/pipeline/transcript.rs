@@ -14,7 +14,6 @@ use crate::time::{self, Span, ASR_RATE};
 use super::recognize::Recognition;
 use super::{ChannelSpan, PipelineConfig};
 
-
 /// A stretch of audio recognition could not vouch for, bleeped whole.
 pub struct FailClosed {
     pub channel: u16,
@@ -67,19 +66,30 @@ pub fn build(
         for seg in &ct.segments {
             let words: Vec<WordOut> = masked
                 .iter()
-                .filter(|w| w.span.start >= seg.span.start && w.span.start < seg.span.end.max(seg.span.start + 1))
+                .filter(|w| {
+                    w.span.start >= seg.span.start
+                        && w.span.start < seg.span.end.max(seg.span.start + 1)
+                })
                 .filter(|w| !w.text.is_empty())
                 .map(|w| WordOut {
                     text: w.text.clone(),
                     start: seconds(w.span.start),
                     end: seconds(w.span.end),
-                    confidence: if w.redacted.is_some() { 1.0 } else { word_confidence(seg, w.span) },
+                    confidence: if w.redacted.is_some() {
+                        1.0
+                    } else {
+                        word_confidence(seg, w.span)
+                    },
                 })
                 .collect();
             if words.is_empty() {
                 continue;
             }
-            let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+            let text = words
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
             segments.push(SegmentOut {
                 channel: ct.channel,
                 speaker: None,
@@ -165,7 +175,11 @@ pub fn bleeped_seconds(
     let padding = time::from_seconds(bleep.padding_s, info.rate);
     (0..info.channels)
         .map(|ch| {
-            let own: Vec<Span> = spans.iter().filter(|s| s.channel == ch).map(|s| s.span).collect();
+            let own: Vec<Span> = spans
+                .iter()
+                .filter(|s| s.channel == ch)
+                .map(|s| s.span)
+                .collect();
             pad_and_merge(&own, padding, Some(frames))
                 .iter()
                 .map(|s| s.len())

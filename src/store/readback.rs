@@ -142,6 +142,112 @@ fn decrypt_to_temp(
     if same_file(input, output) {
         return Err(StoreError::SameFile(output.to_path_buf()));
     }
+    let mut out = AtomicFile::create(output).map_err(|e| StoreError::io("creating", output, e))?;
+    let info = decrypt_into(input, keyring, out.file(), output)?;
+    Ok((out, info))
+}
+
+/// Decrypts `input` into memory and returns the WAV bytes (zeroized when dropped).
+/// For read-back that must not touch the disk, such as scoring a redaction.
+pub fn decrypt_to_vec(input: &Path, keyring: &Keyring) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let mut memory = std::io::Cursor::new(Vec::new());
+    decrypt_into(input, keyring, &mut memory, Path::new("memory"))?;
+    Ok(Zeroizing::new(memory.into_inner()))
+}
+
+/// Checks that `input` opens under `keyring` and that every chunk authenticates,
+/// without keeping any plaintext beyond the WAV header.
+pub fn verify_file(input: &Path, keyring: &Keyring) -> Result<DecryptInfo, StoreError> {
+    decrypt_into(
+        input,
+        keyring,
+        &mut HeaderOnly::default(),
+        Path::new("verification"),
+    )
+}
+
+/// Where decrypted bytes go: a file, memory, or (for verification) nowhere.
+trait PlainSink: Read + Write + Seek {
+    fn truncate_to(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl PlainSink for File {
+    fn truncate_to(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)
+    }
+}
+
+impl PlainSink for std::io::Cursor<Vec<u8>> {
+    fn truncate_to(&mut self, len: u64) -> std::io::Result<()> {
+        self.get_mut().truncate(len as usize);
+        Ok(())
+    }
+}
+
+/// A sink that keeps only the first bytes (the WAV header) and counts the rest.
+#[derive(Default)]
+struct HeaderOnly {
+    head: Zeroizing<Vec<u8>>,
+    len: u64,
+    pos: u64,
+}
+
+impl Write for HeaderOnly {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let limit = MAX_WAV_HEADER as u64;
+        for (i, &b) in buf.iter().enumerate() {
+            let at = self.pos + i as u64;
+            if at < limit {
+                if at as usize >= self.head.len() {
+                    self.head.resize(at as usize + 1, 0);
+                }
+                self.head[at as usize] = b;
+            }
+        }
+        self.pos += buf.len() as u64;
+        self.len = self.len.max(self.pos);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for HeaderOnly {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = (self.pos as usize).min(self.head.len());
+        let n = buf.len().min(self.head.len() - start);
+        buf[..n].copy_from_slice(&self.head[start..start + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for HeaderOnly {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::End(d) => self.len.saturating_add_signed(d),
+            SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
+
+impl PlainSink for HeaderOnly {
+    fn truncate_to(&mut self, len: u64) -> std::io::Result<()> {
+        self.len = len;
+        self.head.truncate(len as usize);
+        Ok(())
+    }
+}
+
+fn decrypt_into(
+    input: &Path,
+    keyring: &Keyring,
+    out: &mut impl PlainSink,
+    output: &Path,
+) -> Result<DecryptInfo, StoreError> {
     let (mut reader, header) = open_header(input)?;
     let data_key = data_key_for(input, &header, keyring)?;
     let stream = container::stream(&data_key, &header.nonce_prefix);
@@ -151,7 +257,6 @@ fn decrypt_to_temp(
     let read_err = |e| StoreError::io("reading", input, e);
     let write_err = |e| StoreError::io("writing", output, e);
 
-    let mut out = AtomicFile::create(output).map_err(|e| StoreError::io("creating", output, e))?;
     let mut buf = Zeroizing::new(vec![0u8; sealed]);
     let mut got = read_full(&mut reader, &mut buf).map_err(read_err)?;
     if got == 0 {
@@ -248,8 +353,8 @@ fn decrypt_to_temp(
     drop(final_plain);
 
     // Cut the padding off and put the true sizes into the WAV header.
-    let file = out.file();
-    file.set_len(real).map_err(write_err)?;
+    let file = out;
+    file.truncate_to(real).map_err(write_err)?;
     let mut wav = vec![0u8; trailer.wav_header_len as usize];
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_exact(&mut wav))
@@ -278,7 +383,7 @@ fn decrypt_to_temp(
         frames: trailer.frames,
         duration_s: trailer.frames as f64 / f64::from(format.rate),
     };
-    Ok((out, info))
+    Ok(info)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

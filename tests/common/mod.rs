@@ -26,7 +26,10 @@ pub fn engine(model: &str, lang: &str) -> Option<TestEngine> {
     let models = root().join("models");
     let path = models.join(format!("ggml-{model}.bin"));
     if !path.exists() {
-        eprintln!("SKIP: {} missing; run `make model` (make test does)", path.display());
+        eprintln!(
+            "SKIP: {} missing; run `make model` (make test does)",
+            path.display()
+        );
         return None;
     }
     let key_dir = tempfile::tempdir().unwrap();
@@ -69,7 +72,13 @@ pub fn samples() -> Vec<(PathBuf, Truth)> {
 }
 
 /// Decrypts `recording` in memory and scores it against `truth`.
-pub fn score(input: &Path, recording: &Path, transcript: &Path, truth: &Truth, keyring: &Keyring) -> EvalReport {
+pub fn score(
+    input: &Path,
+    recording: &Path,
+    transcript: &Path,
+    truth: &Truth,
+    keyring: &Keyring,
+) -> EvalReport {
     eval::score_outputs(input, recording, transcript, truth, keyring)
         .unwrap_or_else(|e| panic!("{}: {e:#}", input.display()))
 }
