@@ -19,6 +19,8 @@ const SILENCE: f32 = 1.0e-3;
 /// Original and redacted samples closer than this are "unchanged" (16-bit requantisation
 /// of float or lossy input moves a sample by at most one step).
 const UNCHANGED: f32 = 2.5 / 32768.0;
+/// Shortest unchanged stretch inside an item that counts as leaked audio.
+const MIN_LEAK_RUN_S: f64 = 0.005;
 /// Consecutive item digits that count as a text leak.
 pub const LEAK_DIGITS: usize = 4;
 
@@ -225,7 +227,9 @@ fn sample_range(len: usize, rate: u32, start: f64, end: f64) -> std::ops::Range<
     from..to.max(from)
 }
 
-/// (audible samples, audible samples left unchanged) in a span of one channel.
+/// (audible samples, audible samples left unchanged) in a span of one channel. Only
+/// unchanged stretches of at least [`MIN_LEAK_RUN_S`] count: a tone crossing the speech
+/// waveform matches it at isolated samples, which leaks nothing audible.
 fn audible_unchanged(
     original: &[Vec<f32>],
     redacted: &[Vec<f32>],
@@ -241,17 +245,27 @@ fn audible_unchanged(
         return (0, 0);
     };
     let range = sample_range(orig.len().min(red.len()), rate, start, end);
+    let min_run = ((MIN_LEAK_RUN_S * rate as f64) as usize).max(1);
     let mut audible = 0;
-    let mut unchanged = 0;
-    for i in range {
-        if orig[i].abs() > SILENCE {
+    let mut leaked = 0;
+    let mut run_start = None;
+    let mut run_audible = 0;
+    for i in range.clone().chain(std::iter::once(range.end)) {
+        let unchanged = i < range.end && (orig[i] - red[i]).abs() <= UNCHANGED;
+        if i < range.end && orig[i].abs() > SILENCE {
             audible += 1;
-            if (orig[i] - red[i]).abs() <= UNCHANGED {
-                unchanged += 1;
+        }
+        if unchanged {
+            run_start.get_or_insert(i);
+            run_audible += (orig[i].abs() > SILENCE) as usize;
+        } else if let Some(from) = run_start.take() {
+            if i - from >= min_run {
+                leaked += run_audible;
             }
+            run_audible = 0;
         }
     }
-    (audible, unchanged)
+    (audible, leaked)
 }
 
 fn changed_share(
@@ -415,5 +429,18 @@ mod tests {
         assert!((report.items[0].covered - 2.0 / 3.0).abs() < 1e-9);
         assert!(report.leaks());
         assert_eq!(report.speech[0].bleeped, 0.0);
+    }
+
+    #[test]
+    fn isolated_coincidences_inside_a_bleep_are_not_leaks_but_stretches_are() {
+        let rate = 1000; // a leak needs 5 unchanged samples in a row
+        let original = vec![vec![0.5f32; 100]];
+        let mut redacted = vec![vec![-0.3f32; 100]];
+        redacted[0][40] = 0.5; // the tone crossing the waveform
+        let (audible, leaked) = audible_unchanged(&original, &redacted, rate, 0, 0.0, 0.1);
+        assert_eq!((audible, leaked), (100, 0));
+        redacted[0][60..66].copy_from_slice(&[0.5; 6]);
+        let (_, leaked) = audible_unchanged(&original, &redacted, rate, 0, 0.0, 0.1);
+        assert_eq!(leaked, 6);
     }
 }

@@ -46,6 +46,7 @@ pub struct Segment {
     pub no_speech_probability: f32,
 }
 
+mod pauses;
 pub mod transcribe;
 pub mod window;
 mod words;

@@ -8,6 +8,7 @@
 //! all never reach Whisper (no hallucinated text on digital silence). Holds at most one
 //! window of samples. Must not know anything about what the words mean.
 
+use super::pauses::trim_leading_pauses;
 use super::transcribe::{AsrError, Transcriber, MAX_WINDOW};
 use super::{Segment, Word};
 use crate::time::{Span, ASR_RATE};
@@ -112,7 +113,14 @@ impl<'a> StreamingTranscriber<'a> {
         };
         let (boundary, tail) = (self.boundary.take(), self.tail.take());
         match result {
-            Ok(segments) => {
+            Ok(mut segments) => {
+                let window_frames = &frames[..plan.decode_to.div_ceil(FRAME)];
+                trim_leading_pauses(
+                    &mut segments,
+                    window_frames,
+                    self.buf_start,
+                    pause_level(window_frames),
+                );
                 let segments = merge_overlap(segments, boundary, tail.as_ref());
                 let overlapping = plan.next_start < plan.commit_to;
                 let segments = if overlapping {
