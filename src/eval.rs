@@ -227,6 +227,21 @@ fn sample_range(len: usize, rate: u32, start: f64, end: f64) -> std::ops::Range<
     from..to.max(from)
 }
 
+/// One channel of both signals and the sample range of `start..end` seconds in it.
+fn channel_span<'a>(
+    original: &'a [Vec<f32>],
+    redacted: &'a [Vec<f32>],
+    rate: u32,
+    channel: u16,
+    start: f64,
+    end: f64,
+) -> Option<(&'a [f32], &'a [f32], std::ops::Range<usize>)> {
+    let orig = original.get(channel as usize)?;
+    let red = redacted.get(channel as usize)?;
+    let range = sample_range(orig.len().min(red.len()), rate, start, end);
+    Some((orig, red, range))
+}
+
 /// (audible samples, audible samples left unchanged) in a span of one channel. Only
 /// unchanged stretches of at least [`MIN_LEAK_RUN_S`] count: a tone crossing the speech
 /// waveform matches it at isolated samples, which leaks nothing audible.
@@ -238,13 +253,10 @@ fn audible_unchanged(
     start: f64,
     end: f64,
 ) -> (usize, usize) {
-    let (Some(orig), Some(red)) = (
-        original.get(channel as usize),
-        redacted.get(channel as usize),
-    ) else {
+    let Some((orig, red, range)) = channel_span(original, redacted, rate, channel, start, end)
+    else {
         return (0, 0);
     };
-    let range = sample_range(orig.len().min(red.len()), rate, start, end);
     let min_run = ((MIN_LEAK_RUN_S * rate as f64) as usize).max(1);
     let mut audible = 0;
     let mut leaked = 0;
@@ -276,13 +288,10 @@ fn changed_share(
     start: f64,
     end: f64,
 ) -> f64 {
-    let (Some(orig), Some(red)) = (
-        original.get(channel as usize),
-        redacted.get(channel as usize),
-    ) else {
+    let Some((orig, red, range)) = channel_span(original, redacted, rate, channel, start, end)
+    else {
         return 0.0;
     };
-    let range = sample_range(orig.len().min(red.len()), rate, start, end);
     if range.is_empty() {
         return 0.0;
     }

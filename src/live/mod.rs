@@ -15,7 +15,6 @@
 mod call;
 mod dialog;
 mod dtmf;
-mod g711;
 pub mod rtp;
 pub mod sdp;
 mod server;

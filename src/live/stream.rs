@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use super::dtmf::DtmfDecoder;
-use super::g711::{alaw_to_linear, ulaw_to_linear};
 use super::rtp::{Frame, JitterBuffer, JitterConfig, RtpPacket};
 use super::sdp::{Codec, Selected};
+use crate::audio::g711::{alaw_to_linear, ulaw_to_linear};
 use crate::time::Span;
 
 /// Concealment repeats the last frame, fading, for this long; then silence.

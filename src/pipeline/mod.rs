@@ -136,6 +136,24 @@ impl FileReport {
     }
 }
 
+/// The first stage of every pass: decodes blocks into `tx` until the end, a decode
+/// error, cancellation, or the next stage hanging up (its own error is reported there).
+fn decode_stage(
+    reader: &mut AudioReader,
+    tx: crossbeam_channel::Sender<Vec<Vec<f32>>>,
+    cancel: &AtomicBool,
+) -> Result<(), PipelineError> {
+    while let Some(block) = reader.next_block()? {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PipelineError::Cancelled);
+        }
+        if tx.send(block).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Output paths for an input whose file stem is S: `S.wav.enc` and `S.transcript.json`.
 pub fn output_paths(input: &Path, out_dir: &Path) -> (PathBuf, PathBuf) {
     let stem = input

@@ -47,17 +47,7 @@ pub fn recognize(
     let (pcm_tx, pcm_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
 
     thread::scope(|scope| {
-        let decoder = scope.spawn(move || -> Result<(), PipelineError> {
-            while let Some(block) = reader.next_block()? {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(PipelineError::Cancelled);
-                }
-                if block_tx.send(block).is_err() {
-                    break; // downstream stopped; its error is reported there
-                }
-            }
-            Ok(())
-        });
+        let decoder = scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel));
 
         let resampler = scope.spawn(move || -> Result<(), PipelineError> {
             let mut resamplers = (0..channel_count)

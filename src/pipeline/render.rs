@@ -7,7 +7,7 @@
 //! is sensitive (that came from `detect`) and must never write unbleeped audio.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::thread;
 
 use crossbeam_channel::bounded;
@@ -115,17 +115,7 @@ pub fn write_redacted(
 
     let (block_tx, block_rx) = bounded::<Vec<Vec<f32>>>(4);
     thread::scope(|scope| {
-        let decoder = scope.spawn(move || -> Result<(), PipelineError> {
-            while let Some(block) = reader.next_block()? {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(PipelineError::Cancelled);
-                }
-                if block_tx.send(block).is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        });
+        let decoder = scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel));
 
         let mut position = 0u64;
         let mut interleaved = Vec::new();
