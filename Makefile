@@ -17,9 +17,10 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Tests use the real tiny.en model; fetching it once here keeps test output quiet.
+# Tests use the real models (tiny.en, and base for Chinese); fetched once into models/.
 model:
 	$(CARGO) run --quiet -- model fetch tiny.en
+	$(CARGO) run --quiet -- model fetch base
 
 bench: deps
 	$(CARGO) bench

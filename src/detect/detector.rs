@@ -2,7 +2,7 @@
 //! words (lexemes → pieces → runs → decisions → masking), per channel. Must stay pure:
 //! no I/O, and nothing about a value in a log line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use regex::Regex;
 
@@ -10,6 +10,7 @@ use crate::asr::Word;
 use crate::time::{from_seconds, Span, ASR_RATE};
 
 use super::classify::{self, Classifier, CustomDigits, Decision, Hit};
+use super::dense::dense_stretches;
 use super::lexicon::{self, Category, Lex, Lexicon};
 use super::mask;
 use super::normalize::{self, Piece, PieceKind};
@@ -24,6 +25,9 @@ pub struct Detector {
     custom_text: Vec<(String, Regex)>,
     max_gap: u64,
     context_before: u64,
+    /// Characters that read as digits in a character-written language (zh), for the
+    /// dense-stretch rule; empty when no such language is enabled.
+    digit_like_chars: HashSet<char>,
 }
 
 /// Internal form of an item, in channel-local word indices.
@@ -79,6 +83,19 @@ impl Detector {
         let lexicon = Lexicon::new(&rules, &custom_context)?;
         let max_gap = from_seconds(rules.thresholds.max_gap_s, ASR_RATE);
         let context_before = from_seconds(rules.thresholds.context_before_s, ASR_RATE);
+        let digit_like_chars = rules
+            .lang
+            .get("zh")
+            .filter(|_| rules.languages.contains(&super::Language::Zh))
+            .map(|zh| {
+                zh.digits
+                    .keys()
+                    .chain(zh.homophones.keys())
+                    .filter(|k| k.chars().count() == 1)
+                    .flat_map(|k| k.chars())
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Detector {
             rules,
             lexicon,
@@ -86,6 +103,7 @@ impl Detector {
             custom_text,
             max_gap,
             context_before,
+            digit_like_chars,
         })
     }
 
@@ -137,6 +155,29 @@ impl Detector {
                         card_end = Some(it.span.end);
                     }
                     merge_item(&mut found, n_text, it);
+                }
+            }
+            if !self.digit_like_chars.is_empty() {
+                for (first, last) in dense_stretches(
+                    &ch.words,
+                    &self.digit_like_chars,
+                    th.dense_min_digits,
+                    th.dense_min_density,
+                    th.dense_max_gap_chars,
+                ) {
+                    absorb(
+                        &mut found,
+                        Item {
+                            kind: EntityKind::LongDigitRun,
+                            channel: ch.id,
+                            span: ch.words[first.0].span.union(&ch.words[last.0].span),
+                            reason: "fail-closed:dense-digit-characters".to_string(),
+                            confidence: 0.6,
+                            validated: false,
+                            first,
+                            last,
+                        },
+                    );
                 }
             }
             let found = self.join_id_parts(found);
@@ -397,6 +438,24 @@ impl Detector {
 /// Adds a digit item to a channel's items, of which the first `n_text` are custom text
 /// items. One that touches a word of a custom text item is merged into it (both are redacted as one), taking the digit item's kind
 /// only if a checksum decided it.
+/// Adds a fail-closed item: items it overlaps grow to cover it (keeping their type),
+/// otherwise it stands alone.
+fn absorb(items: &mut Vec<Item>, it: Item) {
+    let mut covered = false;
+    for o in items
+        .iter_mut()
+        .filter(|o| o.first.0 <= it.last.0 && it.first.0 <= o.last.0)
+    {
+        o.first = o.first.min(it.first);
+        o.last = o.last.max(it.last);
+        o.span = o.span.union(&it.span);
+        covered = true;
+    }
+    if !covered {
+        items.push(it);
+    }
+}
+
 fn merge_item(items: &mut Vec<Item>, n_text: usize, it: Item) {
     let touching = items[..n_text]
         .iter_mut()

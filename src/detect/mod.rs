@@ -26,6 +26,7 @@
 //! the items that end before the window's unsettled tail.
 
 mod classify;
+mod dense;
 mod detector;
 mod lexicon;
 mod mask;

@@ -65,6 +65,9 @@ pub struct Thresholds {
     pub payment_min_digits: usize,
     pub long_run_min_digits: usize,
     pub id_context_min_digits: usize,
+    pub dense_min_digits: usize,
+    pub dense_min_density: f32,
+    pub dense_max_gap_chars: usize,
 }
 
 /// Word tables of one language. Every field may be left out of a user file.
