@@ -119,3 +119,33 @@ fn bad_files_are_reported_and_skipped_and_reruns_resume() {
     assert_eq!((skipped, redone, again.failed()), (1, 1, 4));
     assert_eq!(files_under(out.path()).len(), 4);
 }
+
+#[test]
+fn cancelling_mid_file_leaves_no_output() {
+    let Some(engine) = common::engine("tiny.en", "en") else {
+        return;
+    };
+    let (input, _) = common::samples()
+        .into_iter()
+        .find(|(_, t)| t.language == "en" && t.items.iter().any(|i| i.channel == 1))
+        .expect("the stereo sample");
+    let out = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Recognition of two channels takes well over this on any machine.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        hushline::pipeline::process_file(&engine.engine, &input, out.path(), &cancel)
+    });
+    assert!(
+        matches!(result, Err(hushline::pipeline::PipelineError::Cancelled)),
+        "expected cancellation, got {:?}",
+        result.map(|r| r.recording)
+    );
+    assert!(
+        files_under(out.path()).is_empty(),
+        "partial output left behind"
+    );
+}
