@@ -11,7 +11,6 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::audio::AudioReader;
 use crate::store::Keyring;
 
 /// Below this level a sample counts as silence: leaving it unbleeped leaks nothing.
@@ -67,19 +66,6 @@ pub fn load_truth(path: &Path) -> anyhow::Result<Truth> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Decodes a whole file into planar channels. For scoring short calls only.
-fn decode_all(path: &Path) -> anyhow::Result<(u32, Vec<Vec<f32>>)> {
-    let mut reader = AudioReader::open(path)?;
-    let rate = reader.info().rate;
-    let mut channels: Vec<Vec<f32>> = vec![Vec::new(); reader.info().channels as usize];
-    while let Some(block) = reader.next_block()? {
-        for (ch, samples) in block.into_iter().enumerate() {
-            channels[ch].extend(samples);
-        }
-    }
-    Ok((rate, channels))
-}
-
 /// Scores hushline's outputs for `input`: decrypts `recording` in memory (never to disk),
 /// checks it kept the input's rate, layout and duration, and compares it with the input.
 pub fn score_outputs(
@@ -89,7 +75,8 @@ pub fn score_outputs(
     truth: &Truth,
     keyring: &Keyring,
 ) -> anyhow::Result<EvalReport> {
-    let (rate, original) = decode_all(input)?;
+    let (info, original) = crate::audio::decode_file(input)?;
+    let rate = info.rate;
     let wav = crate::store::decrypt_to_vec(recording, keyring)?;
     let mut reader = hound::WavReader::new(std::io::Cursor::new(&wav[..]))?;
     let spec = reader.spec();

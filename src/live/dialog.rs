@@ -202,6 +202,15 @@ fn read_offer(req: &Request) -> Result<Accepted, (u16, &'static str, String)> {
     })
 }
 
+/// 503 Service Unavailable, with a Retry-After when the condition is expected to pass.
+fn unavailable(req: &Request, peer: SocketAddr, retry_after_s: Option<u32>) -> Vec<u8> {
+    let extra: Vec<(&str, String)> = retry_after_s
+        .map(|s| ("Retry-After", s.to_string()))
+        .into_iter()
+        .collect();
+    sip::response(req, 503, "Service Unavailable", None, peer, &extra, None)
+}
+
 fn refusal(
     req: &Request,
     peer: SocketAddr,
@@ -343,16 +352,7 @@ async fn handle_invite(
         None => {}
     }
     if shared.closing.load(Ordering::SeqCst) {
-        let r = sip::response(
-            &req,
-            503,
-            "Service Unavailable",
-            None,
-            reply.peer(),
-            &[],
-            None,
-        );
-        return reply.send(r).await;
+        return reply.send(unavailable(&req, reply.peer(), None)).await;
     }
     let acc = match read_offer(&req) {
         Ok(a) => a,
@@ -364,17 +364,7 @@ async fn handle_invite(
             Some(s) => sockets.push(s),
             None => {
                 tracing::warn!("RTP port range exhausted; refusing a call");
-                let extra = [("Retry-After", "5".to_string())];
-                let r = sip::response(
-                    &req,
-                    503,
-                    "Service Unavailable",
-                    None,
-                    reply.peer(),
-                    &extra,
-                    None,
-                );
-                return reply.send(r).await;
+                return reply.send(unavailable(&req, reply.peer(), Some(5))).await;
             }
         }
     }
@@ -548,16 +538,7 @@ async fn re_invite(
         match shared.allocate_port() {
             Some(s) => new_sockets.push((index, s)),
             None => {
-                let r = sip::response(
-                    &req,
-                    503,
-                    "Service Unavailable",
-                    None,
-                    reply.peer(),
-                    &[],
-                    None,
-                );
-                return reply.send(r).await;
+                return reply.send(unavailable(&req, reply.peer(), None)).await;
             }
         }
     }

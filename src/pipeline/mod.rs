@@ -174,10 +174,9 @@ pub fn process_file(
     cancel: &AtomicBool,
 ) -> Result<FileReport, PipelineError> {
     let started = Instant::now();
-    let info = AudioReader::open(input)?.info().clone();
     let (recording_path, transcript_path) = output_paths(input, out_dir);
-
     let recognition = recognize::recognize(input, &engine.transcriber, cancel)?;
+    let info = recognition.info.clone();
     let words: Vec<ChannelWord> = recognition
         .channels
         .iter()

@@ -11,7 +11,7 @@ use std::thread;
 use crossbeam_channel::bounded;
 
 use crate::asr::{AsrError, Segment, StreamingTranscriber, Transcriber};
-use crate::audio::{AudioReader, Resampler16k};
+use crate::audio::{AudioInfo, AudioReader, Resampler16k};
 use crate::time::Span;
 
 use super::PipelineError;
@@ -26,11 +26,16 @@ pub struct ChannelTranscript {
     pub segments: Vec<Segment>,
 }
 
+/// A channel and a 16 kHz span the decoder could not transcribe reliably.
+pub type UnsureSpan = (u16, Span);
+
 /// Everything pass 1 learned about a file.
 pub struct Recognition {
+    /// What the decoder found in the file.
+    pub info: AudioInfo,
     pub channels: Vec<ChannelTranscript>,
-    /// Stretches (channel, 16 kHz span) the decoder could not transcribe reliably.
-    pub unsure: Vec<(u16, Span)>,
+    /// Stretches the decoder could not transcribe reliably.
+    pub unsure: Vec<UnsureSpan>,
 }
 
 /// Decodes `input` and transcribes each channel separately.
@@ -42,6 +47,7 @@ pub fn recognize(
     let mut reader = AudioReader::open(input)?;
     let info = reader.info().clone();
     let channel_count = info.channels as usize;
+    let rate = info.rate;
 
     let (block_tx, block_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
     let (pcm_tx, pcm_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
@@ -51,7 +57,7 @@ pub fn recognize(
 
         let resampler = scope.spawn(move || -> Result<(), PipelineError> {
             let mut resamplers = (0..channel_count)
-                .map(|_| Resampler16k::new(info.rate))
+                .map(|_| Resampler16k::new(rate))
                 .collect::<Result<Vec<_>, _>>()?;
             for block in block_rx {
                 let out: Vec<Vec<f32>> = resamplers
@@ -69,6 +75,11 @@ pub fn recognize(
         });
 
         let transcribed = transcribe_channels(pcm_rx, channel_count, transcriber, cancel);
+        let transcribed = transcribed.map(|(channels, unsure)| Recognition {
+            info,
+            channels,
+            unsure,
+        });
         // Join producers first so a decode error wins over the transcriber's view of it.
         decoder.join().expect("decoder thread panicked")?;
         resampler.join().expect("resampler thread panicked")?;
@@ -81,7 +92,7 @@ fn transcribe_channels(
     channel_count: usize,
     transcriber: &Transcriber,
     cancel: &AtomicBool,
-) -> Result<Recognition, PipelineError> {
+) -> Result<(Vec<ChannelTranscript>, Vec<UnsureSpan>), PipelineError> {
     let mut streams: Vec<StreamingTranscriber<'_>> = (0..channel_count)
         .map(|_| StreamingTranscriber::new(transcriber))
         .collect();
@@ -112,15 +123,13 @@ fn transcribe_channels(
     for (ch, stream) in streams.into_iter().enumerate() {
         collect(ch, stream.finish())?;
     }
-    Ok(Recognition {
-        channels: segments
-            .into_iter()
-            .enumerate()
-            .map(|(ch, segments)| ChannelTranscript {
-                channel: ch as u16,
-                segments,
-            })
-            .collect(),
-        unsure,
-    })
+    let channels = segments
+        .into_iter()
+        .enumerate()
+        .map(|(ch, segments)| ChannelTranscript {
+            channel: ch as u16,
+            segments,
+        })
+        .collect();
+    Ok((channels, unsure))
 }
