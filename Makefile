@@ -2,7 +2,7 @@
 # Debian machine lacks first, and fetch + convert the Whisper model once (cached in models/).
 CARGO ?= cargo
 
-.PHONY: demo test deps model lint bench clean
+.PHONY: demo test deps model lint bench bench-live clean
 
 demo: deps
 	$(CARGO) run --release --quiet -- demo
@@ -16,6 +16,7 @@ deps:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --features mic --lib --bins -- -D warnings
 
 # Tests use the real models (tiny.en, and base for Chinese); fetched once into models/.
 model:
@@ -24,6 +25,11 @@ model:
 
 bench: deps
 	$(CARGO) bench
+
+# Concurrent live calls on this machine: latency, fail-closed seconds, CPU and memory per
+# call (needs root for SIPp's RTP playback).
+bench-live: deps model
+	python3 scripts/live_capacity.py
 
 clean:
 	$(CARGO) clean

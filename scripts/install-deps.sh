@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine lacks to build and test hushline:
 # cmake and libclang (whisper-rs-sys builds whisper.cpp and runs bindgen), python3-pip
 # (the Whisper weights come from a registry package), sox and espeak-ng (test audio),
-# sip-tester (SIPp, the real SIP peer for live tests). Does nothing when all are present.
+# sip-tester (SIPp, the real SIP peer for live tests), libasound2-dev and pkg-config (so
+# lint can check the `mic` feature, cpal over ALSA). Does nothing when all are present.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,8 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v sox >/dev/null || need+=(sox libsox-fmt-all)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sipp >/dev/null || need+=(sip-tester)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -e /usr/include/alsa/asoundlib.h ] || need+=(libasound2-dev)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -348,7 +348,9 @@ fn spoken_digit(word: &str) -> Option<char> {
     })
 }
 
-fn leaks_in_text(item_digits: &str, runs: &[String]) -> bool {
+/// Whether the text's digit runs ([`digit_runs`]) hold [`LEAK_DIGITS`] consecutive digits of
+/// an item (all of it, for shorter items).
+pub fn leaks_in_text(item_digits: &str, runs: &[String]) -> bool {
     let digits: Vec<char> = item_digits
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

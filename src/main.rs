@@ -16,6 +16,9 @@ use hushline::pipeline::batch::{self, BatchEvent, FileOutcome};
 use hushline::pipeline::{self, Engine, FileReport, PipelineConfig};
 use hushline::store::{self, Keyring};
 
+#[path = "cli/live.rs"]
+mod live_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "hushline",
@@ -103,6 +106,12 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Record live calls: a SIP/SIPREC server that redacts while calls go on and prints
+    /// masked transcript lines as JSON lines on stdout.
+    Serve(live_cmd::ServeArgs),
+    /// The live path from the microphone: prints masked lines as they are spoken, and
+    /// stores the session like a call (needs a build with `--features mic`).
+    Listen(live_cmd::ListenArgs),
     /// Whisper model management.
     Model {
         #[command(subcommand)]
@@ -171,6 +180,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo { out, samples } => demo(&samples, &out),
+        Command::Serve(args) => live_cmd::serve(args),
+        Command::Listen(args) => live_cmd::listen(args),
         Command::Redact {
             inputs,
             out,
@@ -283,6 +294,15 @@ fn whisper_threads(jobs: usize) -> usize {
 }
 
 fn build_engine(common: &Common, keyring: &Arc<Keyring>, jobs: usize) -> Result<Engine> {
+    build_engine_with(common, keyring, jobs, |_| {})
+}
+
+fn build_engine_with(
+    common: &Common,
+    keyring: &Arc<Keyring>,
+    jobs: usize,
+    tweak: impl FnOnce(&mut TranscriberConfig),
+) -> Result<Engine> {
     if let Ok(name) = common.model.parse::<ModelName>() {
         if common.lang != "en" && !model::is_multilingual(name) {
             bail!(
@@ -296,11 +316,12 @@ fn build_engine(common: &Common, keyring: &Arc<Keyring>, jobs: usize) -> Result<
         Some(path) => Rules::load(path)?,
         None => Rules::default(),
     };
-    let transcriber = TranscriberConfig {
+    let mut transcriber = TranscriberConfig {
         threads: whisper_threads(jobs),
         language: common.lang.clone(),
         ..TranscriberConfig::default()
     };
+    tweak(&mut transcriber);
     let config = PipelineConfig {
         model_label: common.model.clone(),
         language: common.lang.clone(),

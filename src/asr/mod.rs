@@ -52,4 +52,4 @@ pub mod window;
 mod words;
 
 pub use transcribe::{AsrError, TimingMode, Transcriber, TranscriberConfig};
-pub use window::StreamingTranscriber;
+pub use window::{transcribe_clip, StreamingTranscriber};

@@ -63,6 +63,10 @@ pub struct TranscriberConfig {
     pub no_speech_threshold: f32,
     /// Upper bound of tokens per decoding pass (0 = whisper.cpp's own bound, 220).
     pub max_tokens: u32,
+    /// Encode only as much audio context as the window needs (plus a second) instead of
+    /// the full 30 s: a window of a few seconds then costs a fraction of a full one.
+    /// For live audio, which is heard in short, growing windows.
+    pub fit_audio_ctx: bool,
 }
 
 impl Default for TranscriberConfig {
@@ -74,6 +78,7 @@ impl Default for TranscriberConfig {
             timing: TimingMode::Dtw,
             no_speech_threshold: 0.6,
             max_tokens: 0,
+            fit_audio_ctx: false,
         }
     }
 }
@@ -91,6 +96,13 @@ impl std::fmt::Debug for Transcriber {
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
+}
+
+/// Encoder positions (50 per second, at most 1500) for `samples` of 16 kHz audio plus a
+/// second of margin, in steps of 64 so whisper.cpp reuses its buffers across windows.
+fn fitted_audio_ctx(samples: usize) -> i32 {
+    let positions = (samples + ASR_RATE as usize).div_ceil(ASR_RATE as usize / 50);
+    positions.next_multiple_of(64).min(1500) as i32
 }
 
 impl Transcriber {
@@ -221,6 +233,9 @@ impl Transcriber {
         params.set_logprob_thold(-1.0);
         if self.cfg.max_tokens > 0 {
             params.set_max_tokens(self.cfg.max_tokens as i32);
+        }
+        if self.cfg.fit_audio_ctx {
+            params.set_audio_ctx(fitted_audio_ctx(audio.len()));
         }
 
         let mut state = self

@@ -196,6 +196,24 @@ fn plan_cut(frames: &[f32], len: usize) -> Cut {
 }
 
 /// RMS of each 10 ms frame (the last one may be short).
+/// Transcribes one clip of ≤ 30 s (16 kHz mono, first sample at `offset`) with the same
+/// clean-up as the streaming path: a clip with no signal never reaches Whisper, and word
+/// starts are moved past pauses they absorbed. For callers that choose their own windows
+/// (live audio re-heard as it grows).
+pub fn transcribe_clip(
+    asr: &Transcriber,
+    samples: &[f32],
+    offset: u64,
+) -> Result<Vec<Segment>, AsrError> {
+    let frames = frame_rms(samples);
+    if !frames.iter().any(|&r| r >= SIGNAL_FLOOR) {
+        return Ok(Vec::new());
+    }
+    let mut segments = asr.transcribe_window(samples, offset)?;
+    trim_leading_pauses(&mut segments, &frames, offset, pause_level(&frames));
+    Ok(segments)
+}
+
 pub(crate) fn frame_rms(samples: &[f32]) -> Vec<f32> {
     samples
         .chunks(FRAME)

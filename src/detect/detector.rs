@@ -15,7 +15,7 @@ use super::lexicon::{self, Category, Lex, Lexicon};
 use super::mask;
 use super::normalize::{self, Piece, PieceKind};
 use super::validate::{is_card, is_cn_id};
-use super::{ChannelWord, DetectError, Detection, Detections, EntityKind, Rules};
+use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules};
 
 /// A compiled set of rules; cheap to share between threads.
 pub struct Detector {
@@ -206,6 +206,26 @@ impl Detector {
                 .collect(),
             masked,
         }
+    }
+
+    /// Where digits are being read out, per channel: every digit run as the detector
+    /// stitches it (same gap and filler rules), with its span and length only. A live
+    /// caller uses the runs still growing at the edge of what has been heard, which
+    /// [`Detector::detect`] cannot judge yet.
+    pub fn digit_runs(&self, words: &[ChannelWord]) -> Vec<DigitRun> {
+        let th = &self.rules.thresholds;
+        self.channels(words)
+            .iter()
+            .flat_map(|ch| {
+                classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &[])
+                    .into_iter()
+                    .map(move |run| DigitRun {
+                        channel: ch.id,
+                        span: self.cover(ch, run[0], run[run.len() - 1]),
+                        digits: run.len(),
+                    })
+            })
+            .collect()
     }
 
     fn channels<'a>(&self, words: &'a [ChannelWord]) -> Vec<Channel<'a>> {

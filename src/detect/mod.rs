@@ -115,6 +115,16 @@ pub struct MaskedWord {
     pub redacted: Option<EntityKind>,
 }
 
+/// A stretch of spoken digits on one channel; see [`Detector::digit_runs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigitRun {
+    pub channel: u16,
+    /// On the 16 kHz recognition clock, first digit's start to last digit's end.
+    pub span: Span,
+    /// How many digits (and check characters) it holds; never which.
+    pub digits: usize,
+}
+
 /// Everything [`Detector::detect`] found in a call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Detections {

@@ -6,7 +6,8 @@
 //! * [`sdp`]: offers and answers (G.711 + telephone-event, one `recvonly` line per offer line);
 //! * [`siprec`]: `multipart/mixed` bodies and RFC 7865 recording metadata;
 //! * [`rtp`]: RTP packets and the jitter buffer; [`stream`]: a decoded stream;
-//! * `server`: the tokio user agent server tying them together, driven by [`serve`].
+//! * `server`: the tokio user agent server tying them together, driven by [`serve`];
+//! * `mic` (cargo feature `mic`): the microphone as one call, for demos.
 //!
 //! Calls come out as [`CallEvent`]s on a bounded channel, in order per call.
 //! Must not implement recognition, detection or storage itself, and must never log
@@ -15,6 +16,8 @@
 mod call;
 mod dialog;
 mod dtmf;
+#[cfg(feature = "mic")]
+pub mod mic;
 pub mod rtp;
 pub mod sdp;
 mod server;
@@ -121,7 +124,7 @@ pub enum CallEvent {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("cannot listen for SIP over {transport} on {addr}: {source} (is the port in use, or does it need privileges?)")]
+    #[error("cannot listen for SIP over {transport} on {addr} (is the port in use, or does it need privileges?)")]
     Bind {
         transport: &'static str,
         addr: SocketAddr,

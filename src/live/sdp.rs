@@ -26,6 +26,8 @@ pub enum SdpError {
 pub enum Codec {
     Pcmu,
     Pcma,
+    /// Linear PCM from a local source (the microphone); never offered or accepted in SDP.
+    Pcm16,
 }
 
 impl Codec {
@@ -33,6 +35,7 @@ impl Codec {
         match self {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
+            Codec::Pcm16 => "PCM16",
         }
     }
 }

@@ -91,12 +91,15 @@ impl Server {
             call_done: Notify::new(),
             closing: AtomicBool::new(false),
         });
-        let udp = tokio::spawn(udp_loop(shared.clone(), self.udp));
+        let mut udp = tokio::spawn(udp_loop(shared.clone(), self.udp));
         let tcp = tokio::spawn(tcp_loop(shared.clone(), self.tcp));
         let failed = tokio::select! {
             _ = shutdown => None,
-            r = udp => Some(("UDP", r)),
+            r = &mut udp => Some(("UDP", r)),
         };
+        // The loops hold the shared state, and with it the event sender: stop them so the
+        // event channel closes once the calls have ended.
+        udp.abort();
         shared.closing.store(true, Ordering::SeqCst);
         let calls: Vec<Call> = shared.lock_calls().drain().map(|(_, c)| c).collect();
         for c in calls {

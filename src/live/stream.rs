@@ -106,6 +106,8 @@ impl StreamDecoder {
             let law: fn(u8) -> i16 = match self.sel.codec {
                 Codec::Pcmu => ulaw_to_linear,
                 Codec::Pcma => alaw_to_linear,
+                // SDP never selects it: no RTP stream can carry it.
+                Codec::Pcm16 => continue,
             };
             let pcm: Vec<i16> = f.payload.iter().skip(skip).map(|&b| law(b)).collect();
             if pcm.is_empty() {

@@ -15,6 +15,7 @@
 //! This module must not implement any stage itself; it only connects them.
 
 pub mod batch;
+pub mod live;
 mod recognize;
 mod render;
 mod transcript;

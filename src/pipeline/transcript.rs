@@ -154,6 +154,7 @@ pub fn build(
             recording: Some(recording_name.to_string()),
             key_id: Some(key_id.to_string()),
             fail_closed: fail_closed.iter().map(|f| f.why.clone()).collect(),
+            live: None,
         },
     }
 }

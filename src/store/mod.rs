@@ -30,5 +30,6 @@ pub use readback::{
 };
 pub use recording::RecordingWriter;
 pub use transcript::{
-    write_transcript, write_vtt, Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut,
+    write_transcript, write_vtt, LiveMetadata, LiveStreamOut, Metadata, ParticipantOut,
+    RedactionOut, SegmentOut, TranscriptDoc, WordOut,
 };

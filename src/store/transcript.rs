@@ -77,6 +77,55 @@ pub struct Metadata {
     pub key_id: Option<String>,
     /// Where the pipeline was unsure and redacted more than it could confirm.
     pub fail_closed: Vec<String>,
+    /// Set for calls redacted live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveMetadata>,
+}
+
+/// Where a live call came from and how its real-time redaction went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveMetadata {
+    /// hushline's id for the call (also the outputs' file stem).
+    pub call_id: String,
+    /// `bye`, `cancel`, `inactivity` or `shutdown`.
+    pub end_reason: String,
+    /// How far behind the newest audio redacted audio was released, in seconds.
+    pub lookahead_s: f64,
+    /// One per recorded channel, in channel order.
+    pub streams: Vec<LiveStreamOut>,
+    /// From SIPREC metadata.
+    pub participants: Vec<ParticipantOut>,
+    /// Seconds from the arrival of the end of a redacted item's audio to the release of
+    /// its bleeped audio: median and 95th percentile over the call's items.
+    pub latency_p50_s: Option<f64>,
+    pub latency_p95_s: Option<f64>,
+    /// Audio released before recognition had heard it, and so bleeped whole (seconds).
+    pub unchecked_s: f64,
+    /// Items found only once some of their audio had already been released unbleeped.
+    pub late_items: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveStreamOut {
+    pub channel: u16,
+    /// Where the stream's first audio sits in the recording, in seconds (streams of a
+    /// call start at different times).
+    pub start_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub codec: String,
+    /// The participant sending on this stream (name, else address, else id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantOut {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aor: Option<String>,
 }
 
 impl Default for Metadata {
@@ -92,6 +141,7 @@ impl Default for Metadata {
             recording: None,
             key_id: None,
             fail_closed: Vec::new(),
+            live: None,
         }
     }
 }

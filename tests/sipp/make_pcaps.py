@@ -2,6 +2,8 @@
 """Writes the RTP pcaps the SIPp scenarios play, from a WAV of speech (standard library only).
 
 Usage: make_pcaps.py SPEECH.wav OUTDIR
+       make_pcaps.py --call NAME CALL.wav OUTDIR
+
 
 SPEECH.wav must be mono 16-bit PCM at 8 kHz; the committed one was made with
     espeak-ng -v en-us -s 150 -w s.wav "please read me the card number, then the expiry date"
@@ -114,14 +116,25 @@ def dtmf_packets():
     return out
 
 
-def main():
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    with wave.open(sys.argv[1], "rb") as w:
+def read_wav(path):
+    with wave.open(path, "rb") as w:
         if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, 8000):
             sys.exit("need mono 16-bit 8 kHz WAV")
         raw = w.readframes(w.getnframes())
-    samples = struct.unpack("<%dh" % (len(raw) // 2), raw)
+    return struct.unpack("<%dh" % (len(raw) // 2), raw)
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--call":
+        # A whole sample call (e.g. samples/card_digits.wav made 8 kHz mono with
+        # `sox card_digits.wav -r 8000 -c 1 -b 16 call.wav`) for the live redaction tests.
+        name, samples, out = sys.argv[2], read_wav(sys.argv[3]), sys.argv[4]
+        write_pcap(f"{out}/{name}_pcmu.pcap", speech_packets(samples, 0, ulaw))
+        write_pcap(f"{out}/{name}_pcma.pcap", speech_packets(samples, 8, alaw))
+        return
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    samples = read_wav(sys.argv[1])
     out = sys.argv[2]
     write_pcap(f"{out}/pcmu.pcap", speech_packets(samples, 0, ulaw))
     write_pcap(f"{out}/pcma.pcap", speech_packets(samples, 8, alaw))

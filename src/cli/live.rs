@@ -1,0 +1,188 @@
+//! `hushline serve` and `hushline listen`: argument parsing and printing for live calls.
+//! The feed goes to stdout as JSON lines; logs go to stderr. No logic beyond defaults.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use hushline::live::{parse_port_range, ServerConfig};
+use hushline::pipeline::live::{self, FeedLine, LiveConfig};
+
+use super::{build_engine_with, load_keyring, Common};
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Where to receive SIP, over UDP and TCP (e.g. 0.0.0.0:5060).
+    #[arg(long, default_value = "0.0.0.0:5060")]
+    sip: SocketAddr,
+    /// Where each call's `ID.wav.enc` and `ID.transcript.json` go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Local ports for RTP, LO-HI.
+    #[arg(long, default_value = "20000-20999", value_parser = port_range)]
+    rtp_ports: (u16, u16),
+    #[command(flatten)]
+    live: LiveArgs,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Clone)]
+pub struct LiveArgs {
+    /// Seconds between the newest audio and the release of redacted audio.
+    #[arg(long, default_value_t = 5.0)]
+    lookahead: f64,
+    /// A call whose streams stay silent this many seconds is ended.
+    #[arg(long, default_value_t = 30.0)]
+    inactivity: f64,
+}
+
+fn port_range(s: &str) -> Result<(u16, u16), String> {
+    parse_port_range(s).map_err(|e| e.to_string())
+}
+
+fn live_config(out: PathBuf, args: &LiveArgs) -> Result<LiveConfig> {
+    let mut cfg = LiveConfig::new(out);
+    if !(args.lookahead.is_finite() && (1.0..=60.0).contains(&args.lookahead)) {
+        anyhow::bail!("--lookahead must be between 1 and 60 seconds");
+    }
+    cfg.lookahead = Duration::from_secs_f64(args.lookahead);
+    Ok(cfg)
+}
+
+fn print_line(line: FeedLine) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.to_json());
+    let _ = out.flush();
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the output folder {}", args.out.display()))?;
+    let keyring = load_keyring(args.common.key_file.as_deref())?;
+    // Live windows are short and re-heard as they grow: encode only what they hold.
+    let engine = Arc::new(build_engine_with(&args.common, &keyring, 1, |t| {
+        t.fit_audio_ctx = true;
+    })?);
+    let cfg = live_config(args.out.clone(), &args.live)?;
+    let mut server = ServerConfig::new(args.sip, args.rtp_ports);
+    if !(args.live.inactivity.is_finite() && args.live.inactivity >= 1.0) {
+        anyhow::bail!("--inactivity must be at least 1 second");
+    }
+    server.inactivity = Duration::from_secs_f64(args.live.inactivity);
+    let summary = live::serve(
+        engine,
+        server,
+        cfg,
+        shutdown_signal(),
+        |addr| eprintln!("hushline: listening for SIP on {addr} (UDP and TCP); Ctrl-C stops"),
+        &mut print_line,
+    )?;
+    eprintln!(
+        "hushline: {} call(s) finalised, {} failed",
+        summary.calls, summary.failed
+    );
+    Ok(if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[derive(Args, Clone)]
+#[cfg_attr(not(feature = "mic"), allow(dead_code))]
+pub struct ListenArgs {
+    /// Where the session's `ID.wav.enc` and `ID.transcript.json` go.
+    #[arg(long, default_value = "out/listen")]
+    out: PathBuf,
+    #[command(flatten)]
+    live: LiveArgs,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Prints masked lines as they are released, for a person watching.
+#[cfg_attr(not(feature = "mic"), allow(dead_code))]
+fn print_for_people(line: FeedLine) {
+    match line {
+        FeedLine::Line {
+            start, end, text, ..
+        } => println!("{start:7.1}-{end:<7.1} {text}"),
+        FeedLine::CallEnded {
+            recording,
+            transcript,
+            error,
+            ..
+        } => match error {
+            Some(e) => eprintln!("hushline: outputs not written: {e}"),
+            None => eprintln!(
+                "hushline: wrote {} and {}",
+                recording.unwrap_or_default(),
+                transcript.unwrap_or_default()
+            ),
+        },
+        FeedLine::CallStarted { .. } => {}
+    }
+}
+
+#[cfg(feature = "mic")]
+pub fn listen(args: ListenArgs) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the output folder {}", args.out.display()))?;
+    let keyring = load_keyring(args.common.key_file.as_deref())?;
+    let engine = build_engine_with(&args.common, &keyring, 1, |t| t.fit_audio_ctx = true)?;
+    let cfg = live_config(args.out.clone(), &args.live)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    let id = format!(
+        "mic-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    );
+    eprintln!("hushline: listening to the microphone; speak, Ctrl-C ends the session");
+    let capture = std::thread::spawn(move || hushline::live::mic::capture(&id, tx, stop));
+    let summary = live::run(&engine, &cfg, rx, &mut print_for_people);
+    capture
+        .join()
+        .map_err(|_| anyhow::anyhow!("the microphone thread panicked"))??;
+    Ok(if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(not(feature = "mic"))]
+pub fn listen(_args: ListenArgs) -> Result<ExitCode> {
+    anyhow::bail!(
+        "this build has no microphone support: build with `cargo build --release --features mic` \
+         (needs the ALSA headers, Debian package libasound2-dev)"
+    )
+}
