@@ -54,6 +54,12 @@ impl Serve {
             .status()
             .unwrap();
         assert!(status.success());
+        Serve::start_in(dir, sip, rtp)
+    }
+
+    /// Starts a server on an existing folder (its key and outputs).
+    fn start_in(dir: tempfile::TempDir, sip: u16, rtp: (u16, u16)) -> Serve {
+        let key = dir.path().join("master.key");
         let mut child = Command::new(env!("CARGO_BIN_EXE_hushline"))
             .current_dir(root())
             .args(["serve", "--sip", &format!("127.0.0.1:{sip}")])
@@ -146,21 +152,33 @@ impl Serve {
         store::load_keyring(&self.dir.path().join("master.key")).unwrap()
     }
 
+    /// Kills the server as a crash would (SIGKILL) and hands back its folder.
+    fn crash(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let empty = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, empty)
+    }
+
+    fn sipp_command(&self, scenario: &str, calls: u32, base: u16) -> Command {
+        let mut cmd = Command::new("sipp");
+        cmd.current_dir(sipp_dir())
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .args(["-sf", scenario, "-m", &calls.to_string()])
+            .args(["-l", &calls.to_string(), "-r", "10", "-i", "127.0.0.1"])
+            .args(["-p", &base.to_string(), "-cp", &(base + 1).to_string()])
+            .args(["-mp", &(base + 2).to_string()])
+            .args(["-nostdin", "-timeout", "90s", "-timeout_error"])
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs SIPp in the background; joining fails the test if any call failed.
     fn sipp(&self, scenario: &str, calls: u32, base: u16) -> std::thread::JoinHandle<()> {
-        let target = format!("127.0.0.1:{}", self.sip);
+        let mut cmd = self.sipp_command(scenario, calls, base);
         let scenario = scenario.to_string();
         std::thread::spawn(move || {
-            let out = Command::new("sipp")
-                .current_dir(sipp_dir())
-                .arg(&target)
-                .args(["-sf", &scenario, "-m", &calls.to_string()])
-                .args(["-l", &calls.to_string(), "-r", "10", "-i", "127.0.0.1"])
-                .args(["-p", &base.to_string(), "-cp", &(base + 1).to_string()])
-                .args(["-mp", &(base + 2).to_string()])
-                .args(["-nostdin", "-timeout", "90s", "-timeout_error"])
-                .stdin(Stdio::null())
-                .output()
-                .expect("run sipp");
+            let out = cmd.output().expect("run sipp");
             assert!(
                 out.status.success(),
                 "sipp {scenario} failed:\n{}",
@@ -476,5 +494,97 @@ fn ten_concurrent_card_calls_are_all_redacted() {
         );
         assert_text_clean(&serve, &o, call, CARD);
     }
+    serve.stop();
+}
+
+#[test]
+fn a_crash_loses_only_the_lookahead_and_the_restart_recovers_the_call() {
+    if !can_run_sipp() {
+        return;
+    }
+    let (sip, rtp) = (36060, (36100, 36199));
+    let serve = Serve::start(sip, rtp);
+    let mut sipp = serve
+        .sipp_command("uac_card_pcmu.xml", 1, 36190)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // 17 s into the call: about 12 s released, part of the card among it.
+    std::thread::sleep(Duration::from_secs(17));
+    let dir = serve.crash();
+    let _ = sipp.kill();
+    let _ = sipp.wait();
+    let out = dir.path().join("out");
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with('.') && n.contains(".wav.enc.")),
+        "an unfinished recording: {names:?}"
+    );
+    for name in &names {
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        assert!(
+            !bytes.windows(4).any(|w| w == b"RIFF"),
+            "{name} holds plaintext audio"
+        );
+    }
+
+    let serve = Serve::start_in(dir, sip, rtp);
+    let recovered: Vec<PathBuf> = std::fs::read_dir(serve.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".transcript.json"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "the call is recovered at start-up");
+    let stem = recovered[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(".transcript.json", "");
+    let ended = serde_json::json!({
+        "transcript": format!("{stem}.transcript.json"),
+        "recording": format!("{stem}.wav.enc"),
+    });
+    let o = outputs(&serve, &ended);
+    let seconds = o.channels[0].len() as f64 / f64::from(o.rate);
+    assert!(
+        (8.0..=13.5).contains(&seconds),
+        "kept {seconds:.1} s of 17 s: the look-ahead (5 s) and at most a chunk are lost"
+    );
+    assert!(
+        o.doc
+            .metadata
+            .fail_closed
+            .iter()
+            .any(|n| n.contains("recovered after a crash")),
+        "{:?}",
+        o.doc.metadata.fail_closed
+    );
+    // The checkpoint holds the words recognised by then; on a loaded machine recognition
+    // may not have caught up, which the transcript must then say.
+    let behind = o.doc.metadata.live.as_ref().unwrap().unchecked_s > 0.0;
+    assert!(
+        o.doc.text.to_lowercase().contains("thank you for calling") || behind,
+        "the checkpointed words: {}",
+        o.doc.text
+    );
+    let (start, _) = card_item();
+    if seconds > start + 0.3 {
+        let original = pcap_audio("card_pcmu.pcap");
+        assert_bleeped(
+            &o,
+            0,
+            start,
+            seconds - 0.3,
+            Some(&original),
+            "the released part of the card",
+        );
+    }
+    assert_no_digits_of(&o.doc.text, CARD, "the recovered transcript");
     serve.stop();
 }

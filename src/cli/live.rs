@@ -71,6 +71,17 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         t.fit_audio_ctx = true;
     })?);
     let cfg = live_config(args.out.clone(), &args.live)?;
+    for r in live::recover(&args.out, &keyring, keyring.primary()) {
+        match r {
+            Ok(r) => eprintln!(
+                "hushline: recovered an unfinished call: {} ({:.1} s) and {}",
+                r.recording.display(),
+                r.seconds,
+                r.transcript.display()
+            ),
+            Err((path, e)) => eprintln!("hushline: cannot recover {}: {e}", path.display()),
+        }
+    }
     let mut server = ServerConfig::new(args.sip, args.rtp_ports);
     if !(args.live.inactivity.is_finite() && args.live.inactivity >= 1.0) {
         anyhow::bail!("--inactivity must be at least 1 second");

@@ -25,7 +25,7 @@ pub use keys::{
     add_key, key_file_from_env_or, keygen, load_keyring, load_keyring_from, Keyring, MasterKey,
 };
 pub use readback::{
-    decrypt_file, decrypt_file_audited, decrypt_to_vec, rewrap_file, rewrap_file_audited,
+    decrypt_file, decrypt_file_audited, decrypt_to_vec, rewrap_file, rewrap_file_audited, salvage,
     verify_file, DecryptInfo,
 };
 pub use recording::RecordingWriter;

@@ -4,8 +4,10 @@
 //! a temporary name and renames only when the whole file verified, so tampering,
 //! truncation, appended bytes or a wrong key leave no output. `rewrap_file` replaces the
 //! wrapped data key without touching (or decrypting) the audio. The `_audited` forms add
-//! the audit line before the result appears, so no read-back goes unrecorded. Must not
-//! write plaintext anywhere but the requested output.
+//! the audit line before the result appears, so no read-back goes unrecorded. `salvage`
+//! turns the authenticated chunks of a recording cut off by a crash into a finished
+//! recording (re-encrypted; the plaintext stays in memory). Must not write plaintext
+//! anywhere but the requested output.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -19,7 +21,7 @@ use super::container::{
     self, read_full, truncated, Header, Trailer, MAX_WAV_HEADER, TAG_LEN, TRAILER_LEN,
 };
 use super::keys::{Keyring, MasterKey};
-use super::StoreError;
+use super::{RecordingWriter, StoreError};
 use crate::fsutil::AtomicFile;
 
 /// What a decrypted recording holds.
@@ -87,6 +89,91 @@ pub fn rewrap_file_audited(
     let (out, old_id) = rewrap_to_temp(path, old, new)?;
     audit::append(log, AuditEntry::rewrap(path, &old_id, &new.id, reason))?;
     out.commit().map_err(|e| StoreError::io("saving", path, e))
+}
+
+/// Recovers a recording cut off by a crash: `partial` is a writer's unfinished file
+/// (header, then chunks, no final chunk). Every full chunk that authenticates, in order,
+/// is kept; the torn chunk at the end is dropped. The audio is re-encrypted into a
+/// finished recording at `out` under `key` and its frame count returned. Plaintext stays
+/// in zeroized memory. A finished file, or a full chunk that fails authentication, is an
+/// error: only a cut-off tail may be dropped.
+pub fn salvage(
+    partial: &Path,
+    keyring: &Keyring,
+    key: &MasterKey,
+    out: &Path,
+) -> Result<u64, StoreError> {
+    let (mut reader, header) = open_header(partial)?;
+    let data_key = data_key_for(partial, &header, keyring)?;
+    let stream = container::stream(&data_key, &header.nonce_prefix);
+    let aad = header.aad();
+    let sealed = header.chunk_size as usize + TAG_LEN;
+    let read_err = |e| StoreError::io("reading", partial, e);
+    let mut plain = Zeroizing::new(Vec::new());
+    let mut buf = Zeroizing::new(vec![0u8; sealed]);
+    for position in 0u32.. {
+        buf.resize(sealed, 0);
+        if read_full(&mut reader, &mut buf).map_err(read_err)? < sealed {
+            break;
+        }
+        if stream
+            .decrypt_in_place(position, false, &aad, &mut *buf)
+            .is_err()
+        {
+            return Err(
+                if stream
+                    .decrypt_in_place(position, true, &aad, &mut *buf)
+                    .is_ok()
+                {
+                    StoreError::MalformedContent {
+                        path: partial.to_path_buf(),
+                        problem: "it is a finished recording, not a cut-off one; use decrypt",
+                    }
+                } else {
+                    StoreError::Tampered {
+                        path: partial.to_path_buf(),
+                        chunk: u64::from(position),
+                    }
+                },
+            );
+        }
+        plain.extend_from_slice(&buf);
+    }
+    let content = |problem| StoreError::MalformedContent {
+        path: partial.to_path_buf(),
+        problem,
+    };
+    // The writer's header is 44 bytes, or 68 in the extensible form.
+    let (format, header_len) = [44, 68]
+        .into_iter()
+        .find_map(|n| {
+            plain
+                .get(..n)
+                .and_then(container::parse_wav_header)
+                .map(|f| (f, n))
+        })
+        .ok_or_else(|| content("no WAV header in its first chunk"))?;
+    let align = format.block_align() as usize;
+    let pcm = &plain[header_len.min(plain.len())..];
+    let pcm = &pcm[..pcm.len() / align * align];
+    let mut writer = RecordingWriter::create(out, key, format.rate, format.channels, format.bits)?;
+    let bytes = usize::from(format.bits / 8);
+    let scale = (1u32 << (format.bits - 1)) as f32;
+    let samples: Zeroizing<Vec<f32>> = Zeroizing::new(
+        pcm.chunks_exact(bytes)
+            .map(|b| {
+                let v = if bytes == 2 {
+                    i32::from(i16::from_le_bytes([b[0], b[1]]))
+                } else {
+                    i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8
+                };
+                v as f32 / scale
+            })
+            .collect(),
+    );
+    writer.write_interleaved(&samples)?;
+    writer.finish()?;
+    Ok((pcm.len() / align) as u64)
 }
 
 fn open_header(path: &Path) -> Result<(BufReader<File>, Header), StoreError> {

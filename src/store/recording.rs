@@ -63,6 +63,25 @@ impl RecordingWriter {
         channels: u16,
         bits_per_sample: u16,
     ) -> Result<Self, StoreError> {
+        Self::create_with_chunk(path, key, rate, channels, bits_per_sample, CHUNK_SIZE)
+    }
+
+    /// [`RecordingWriter::create`] with plaintext chunks of `chunk_size` bytes (1 KiB to
+    /// 16 MiB). Live calls use small chunks: each is written as soon as it fills, so a
+    /// crash loses at most one chunk of audio (see `salvage`).
+    pub fn create_with_chunk(
+        path: &Path,
+        key: &MasterKey,
+        rate: u32,
+        channels: u16,
+        bits_per_sample: u16,
+        chunk_size: u32,
+    ) -> Result<Self, StoreError> {
+        if !(container::MIN_CHUNK..=container::MAX_CHUNK).contains(&chunk_size) {
+            return Err(StoreError::UnsupportedFormat(
+                "chunk size must be between 1 KiB and 16 MiB",
+            ));
+        }
         if !matches!(bits_per_sample, 16 | 24) {
             return Err(StoreError::UnsupportedFormat(
                 "bits per sample must be 16 or 24",
@@ -87,7 +106,7 @@ impl RecordingWriter {
         let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
         getrandom::getrandom(&mut nonce_prefix).map_err(StoreError::Random)?;
         let header = Header {
-            chunk_size: CHUNK_SIZE,
+            chunk_size,
             nonce_prefix,
             key_id: key.id.clone(),
             wrapped_key: container::wrap_key(key, &data_key),
@@ -96,7 +115,7 @@ impl RecordingWriter {
         out.write_all(&header.to_bytes())
             .map_err(|e| StoreError::io("writing", path, e))?;
 
-        let chunk = CHUNK_SIZE as usize;
+        let chunk = chunk_size as usize;
         // Reserved up front so the buffer never reallocates (which would leave plaintext
         // in freed memory).
         let mut buf = Zeroizing::new(Vec::with_capacity(chunk + TAG_LEN));

@@ -25,6 +25,10 @@ use crate::pipeline::Engine;
 use crate::store::RecordingWriter;
 use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
 
+/// Plaintext bytes per recording chunk: one second of one 8 kHz 16-bit stream. A chunk
+/// reaches the disk (encrypted) as soon as it fills, so a crash loses at most this much
+/// released audio (see `recover`).
+const LIVE_CHUNK: u32 = 16 * 1024;
 /// How often calls release audio when nothing else happens.
 const TICK: Duration = Duration::from_millis(200);
 /// 16 kHz samples per 8 kHz sample.
@@ -283,12 +287,13 @@ impl<'a> Calls<'a> {
         self.by_seq.insert(seq, id.clone());
         let channels = infos.len().max(1);
         let (recording, _) = finish::output_paths(&self.cfg.out_dir, &id);
-        let (writer, error) = match RecordingWriter::create(
+        let (writer, error) = match RecordingWriter::create_with_chunk(
             &recording,
             self.engine.key(),
             LIVE_RATE,
             channels as u16,
             16,
+            LIVE_CHUNK,
         ) {
             Ok(w) => (Some(w), None),
             Err(e) => {

@@ -25,6 +25,26 @@ const SEGMENT_GAP_S: f64 = 1.5;
 /// 16 kHz samples per 8 kHz sample.
 const UP: u64 = (ASR_RATE / LIVE_RATE) as u64;
 
+/// The masked transcript so far, rewritten while a call goes on so that a crash keeps
+/// the words already released: `ID.transcript.partial.json` in `out_dir`.
+pub(super) fn partial_transcript_path(out_dir: &Path, call_id: &str) -> PathBuf {
+    let (_, transcript) = output_paths(out_dir, call_id);
+    transcript.with_extension("partial.json")
+}
+
+/// Writes the checkpoint transcript: detection over the words committed so far.
+pub(super) fn checkpoint(engine: &Engine, cfg: &LiveConfig, call: &LiveCall) {
+    let detections = engine.detector.detect(&call_words(call, 0, false));
+    let mut doc = transcript(engine, cfg, call, &detections.items, &call.stats());
+    doc.metadata
+        .fail_closed
+        .push("checkpoint of a call still in progress".into());
+    let path = partial_transcript_path(&cfg.out_dir, &call.id);
+    if let Err(e) = write_transcript(&path, &doc) {
+        tracing::warn!(call = %call.id, error = %e, "cannot write the transcript checkpoint");
+    }
+}
+
 /// `ID.wav.enc` and `ID.transcript.json` in `out_dir`.
 pub(super) fn output_paths(out_dir: &Path, call_id: &str) -> (PathBuf, PathBuf) {
     let stem: String = call_id
@@ -108,6 +128,7 @@ pub(super) fn finalise(
             error = Some(e.to_string());
         }
     }
+    let _ = std::fs::remove_file(partial_transcript_path(&cfg.out_dir, &call.id));
     let ok = error.is_none();
     if let Some(e) = &error {
         tracing::error!(call = %call.id, error = %e, "the call's outputs were not written");
@@ -142,7 +163,7 @@ fn reason_name(r: EndReason) -> &'static str {
     }
 }
 
-fn transcript(
+pub(super) fn transcript(
     engine: &Engine,
     cfg: &LiveConfig,
     call: &LiveCall,

@@ -19,6 +19,7 @@ mod call;
 mod feed;
 mod finish;
 mod recognizer;
+mod recover;
 mod release;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use crossbeam_channel::{bounded, Receiver};
 
 pub use call::CallStats;
 pub use feed::FeedLine;
+pub use recover::{recover, Recovered};
 
 use super::Engine;
 use crate::live::{CallEvent, LiveError, Server, ServerConfig};

@@ -24,6 +24,8 @@ use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
 
 /// Words this far before the release point no longer change what is bleeped.
 const DETECT_HISTORY: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often (in released audio) the transcript checkpoint is rewritten.
+const CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(10);
 /// 16 kHz samples per 8 kHz sample.
 const UP: u64 = (ASR_RATE / LIVE_RATE) as u64;
 
@@ -162,6 +164,10 @@ pub(super) fn release(
     }
     if !flush {
         record_latencies(call, &detections, target, now);
+    }
+    let checkpoint_every = from_seconds(CHECKPOINT.as_secs_f64(), LIVE_RATE);
+    if !flush && target / checkpoint_every > call.released / checkpoint_every {
+        finish::checkpoint(engine, cfg, call);
     }
     call.released = target;
     while call.arrivals.front().is_some_and(|&(end, _)| end < target) {
