@@ -396,3 +396,60 @@ proptest! {
         prop_assert!(!f.out.exists());
     }
 }
+
+/// The writer's temporary file while it is still writing (what a crash leaves behind).
+fn unfinished_copy(dir: &Path, into: &Path) {
+    let tmp = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tmp"))
+        .expect("the writer's temporary file");
+    fs::copy(tmp, into).unwrap();
+}
+
+#[test]
+fn salvage_keeps_every_authenticated_chunk_of_a_cut_off_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::from_bytes("k1", [7; 32]).unwrap();
+    let keys = ring("k1", 7);
+    let live = dir.path().join("live");
+    fs::create_dir(&live).unwrap();
+    let chunk = 1024u32;
+    let values = pcm(5000, 16, 3);
+    let mut w =
+        RecordingWriter::create_with_chunk(&live.join("call.wav.enc"), &key, 8000, 2, 16, chunk)
+            .unwrap();
+    w.write_interleaved(&to_f32(&values, 16)).unwrap();
+    let partial = dir.path().join("partial");
+    unfinished_copy(&live, &partial);
+    drop(w);
+    // The torn end of a crash: half a chunk more.
+    let mut bytes = fs::read(&partial).unwrap();
+    bytes.extend_from_slice(&vec![0x5a; 600]);
+    fs::write(&partial, &bytes).unwrap();
+
+    let out = dir.path().join("saved.wav.enc");
+    let frames = hushline::store::salvage(&partial, &keys, &key, &out).unwrap();
+    // 44 header bytes, then 4-byte frames, in whole 1 KiB chunks.
+    let sealed_chunks = (10_000 + 44) / chunk as usize;
+    let expect = (sealed_chunks * chunk as usize - 44) / 4;
+    assert_eq!(frames as usize, expect);
+    let wav = dir.path().join("saved.wav");
+    decrypt_file(&out, &wav, &keys).unwrap();
+    let (spec, got) = read_wav(&wav);
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    assert_eq!(got, values[..expect * 2]);
+
+    // A finished recording is not salvaged, and neither is an altered chunk.
+    let finished = dir.path().join("done.wav.enc");
+    encrypt(&finished, &key, 8000, 1, 16, &to_f32(&values, 16), 999);
+    let again = dir.path().join("again.wav.enc");
+    assert!(hushline::store::salvage(&finished, &keys, &key, &again).is_err());
+    bytes[200] ^= 1;
+    fs::write(&partial, &bytes).unwrap();
+    assert!(matches!(
+        hushline::store::salvage(&partial, &keys, &key, &again),
+        Err(StoreError::Tampered { .. })
+    ));
+    assert!(!again.exists());
+}
