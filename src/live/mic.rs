@@ -127,8 +127,8 @@ pub fn capture(
     Ok(())
 }
 
-/// Mixes interleaved frames to mono; drops the block if the consumer is behind (the
-/// audio callback must never block).
+/// Mixes interleaved frames to mono, clipped to [-1, 1]; drops the block if the consumer
+/// is behind (the audio callback must never block).
 fn send_mono<T: Copy>(
     tx: &Sender<Vec<f32>>,
     data: &[T],
@@ -138,6 +138,14 @@ fn send_mono<T: Copy>(
     let mono: Vec<f32> = data
         .chunks(channels)
         .map(|frame| frame.iter().map(|&s| to_f32(s)).sum::<f32>() / channels as f32)
+        // A misbehaving driver must not take the resampler (or Whisper) down.
+        .map(|s| {
+            if s.is_finite() {
+                s.clamp(-1.0, 1.0)
+            } else {
+                0.0
+            }
+        })
         .collect();
     let _ = tx.try_send(mono);
 }

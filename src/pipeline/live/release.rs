@@ -89,8 +89,18 @@ pub(super) fn release(
     if target <= call.released {
         return;
     }
-    let since =
-        (call.released * UP).saturating_sub(from_seconds(DETECT_HISTORY.as_secs_f64(), ASR_RATE));
+    // Detection must cover the words about to be sent to the feed, which lag far behind
+    // the release point when recognition has fallen behind.
+    let oldest_unsent = call
+        .streams
+        .iter()
+        .filter_map(|st| st.committed.get(st.emitted))
+        .map(|w| w.span.start)
+        .min()
+        .unwrap_or(u64::MAX);
+    let since = (call.released * UP)
+        .min(oldest_unsent)
+        .saturating_sub(from_seconds(DETECT_HISTORY.as_secs_f64(), ASR_RATE));
     let words = call_words(call, since, true);
     let detections = engine.detector.detect(&words);
     let runs = if flush {
