@@ -22,4 +22,4 @@ mod error;
 pub use decode::{decode_file, AudioInfo, AudioReader};
 pub use error::AudioError;
 pub use resample::Resampler16k;
-pub use vad::{refine_span, speech_regions, speech_regions_at, SpeechTracker, VadConfig};
+pub use vad::{refine_span, speech_regions, SpeechTracker, VadConfig};
