@@ -6,6 +6,7 @@
 //! know about sensitive numbers, channels, files of call audio or storage: it hears and
 //! writes down, nothing more. No audio or text leaves the process.
 
+pub mod bare;
 pub mod ct2;
 pub mod ggml;
 pub mod mel;

