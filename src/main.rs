@@ -164,6 +164,9 @@ struct BenchArgs {
     /// Also run faster-whisper (installed into a virtual environment on first use).
     #[arg(long)]
     faster_whisper: bool,
+    /// Let Whisper hear long silences too (the pipeline before silence cutting).
+    #[arg(long)]
+    no_silence_cut: bool,
     /// Print the report as JSON too.
     #[arg(long)]
     json: bool,
@@ -329,6 +332,7 @@ fn build_engine(common: &Common, keyring: &Arc<Keyring>, jobs: usize) -> Result<
     let config = PipelineConfig {
         model_label: common.model.clone(),
         language: common.lang.clone(),
+        silence_cut: pipeline::silence_cut_for(&common.lang),
         ..PipelineConfig::default()
     };
     Ok(Engine::new(
@@ -479,7 +483,11 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
     };
     let jobs = (whisper_threads(1) / threads).max(1);
     let report = bench::run(&inputs, skipped, &options, &|| {
-        build_engine(&common, &keyring, jobs)
+        let mut engine = build_engine(&common, &keyring, jobs)?;
+        if args.no_silence_cut {
+            engine.config.silence_cut = None;
+        }
+        Ok(engine)
     })?;
     print!("{report}");
     if args.json {

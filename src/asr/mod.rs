@@ -48,9 +48,11 @@ pub struct Segment {
 }
 
 mod pauses;
+pub mod speech_only;
 pub mod transcribe;
 pub mod window;
 mod words;
 
+pub use speech_only::SpeechOnlyTranscriber;
 pub use transcribe::{AsrError, TimingMode, Transcriber, TranscriberConfig};
 pub use window::StreamingTranscriber;

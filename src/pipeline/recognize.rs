@@ -1,5 +1,5 @@
-//! Pass 1 of a file: decode → resample to 16 kHz → transcribe, on three threads joined by
-//! bounded channels, in memory bounded by a few blocks and the transcriber's windows.
+//! Pass 1 of a file: decode → resample to 16 kHz → cut long silences → transcribe, on three
+//! threads joined by bounded channels, in memory bounded by a few blocks and the transcriber's windows.
 //!
 //! Returns the words of every channel (small: text and times, never audio) and the spans
 //! recognition could not vouch for. Must not detect or redact anything.
@@ -10,7 +10,8 @@ use std::thread;
 
 use crossbeam_channel::bounded;
 
-use crate::asr::{AsrError, Segment, StreamingTranscriber, Transcriber};
+use crate::asr::{AsrError, Segment, SpeechOnlyTranscriber, Transcriber};
+use crate::audio::compact::CutConfig;
 use crate::audio::{AudioInfo, AudioReader, Resampler16k};
 use crate::time::Span;
 
@@ -42,6 +43,7 @@ pub struct Recognition {
 pub fn recognize(
     input: &Path,
     transcriber: &Transcriber,
+    cut: Option<&CutConfig>,
     cancel: &AtomicBool,
     timings: &StageTimes,
 ) -> Result<Recognition, PipelineError> {
@@ -78,7 +80,8 @@ pub fn recognize(
             Ok(())
         });
 
-        let transcribed = transcribe_channels(pcm_rx, channel_count, transcriber, cancel, timings);
+        let transcribed =
+            transcribe_channels(pcm_rx, channel_count, transcriber, cut, cancel, timings);
         let transcribed = transcribed.map(|(channels, unsure)| Recognition {
             info,
             channels,
@@ -95,11 +98,12 @@ fn transcribe_channels(
     pcm_rx: crossbeam_channel::Receiver<Vec<Vec<f32>>>,
     channel_count: usize,
     transcriber: &Transcriber,
+    cut: Option<&CutConfig>,
     cancel: &AtomicBool,
     timings: &StageTimes,
 ) -> Result<(Vec<ChannelTranscript>, Vec<UnsureSpan>), PipelineError> {
-    let mut streams: Vec<StreamingTranscriber<'_>> = (0..channel_count)
-        .map(|_| StreamingTranscriber::new(transcriber))
+    let mut streams: Vec<SpeechOnlyTranscriber<'_>> = (0..channel_count)
+        .map(|_| SpeechOnlyTranscriber::new(transcriber, cut))
         .collect();
     let mut segments: Vec<Vec<Segment>> = vec![Vec::new(); channel_count];
     let mut unsure = Vec::new();
@@ -127,6 +131,7 @@ fn transcribe_channels(
         }
     }
     for (ch, stream) in streams.into_iter().enumerate() {
+        timings.add(Stage::Vad, stream.vad_time());
         let heard = timings.time(Stage::Recognize, || stream.finish());
         collect(ch, heard)?;
     }
