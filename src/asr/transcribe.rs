@@ -63,6 +63,11 @@ pub struct TranscriberConfig {
     pub no_speech_threshold: f32,
     /// Upper bound of tokens per decoding pass (0 = whisper.cpp's own bound, 220).
     pub max_tokens: u32,
+    /// Encode only as much audio context as a short window needs (plus a margin) instead
+    /// of whisper.cpp's fixed 30 s; the encoder's cost then follows the window's length.
+    /// Off by default: on samples/ it made tiny.en loop on one 14 s window (the whole
+    /// window was then bleeped, fail closed: a decoy and 2 s more innocent speech hit).
+    pub fit_audio_ctx: bool,
 }
 
 impl Default for TranscriberConfig {
@@ -74,6 +79,7 @@ impl Default for TranscriberConfig {
             timing: TimingMode::Dtw,
             no_speech_threshold: 0.6,
             max_tokens: 0,
+            fit_audio_ctx: false,
         }
     }
 }
@@ -222,6 +228,9 @@ impl Transcriber {
         if self.cfg.max_tokens > 0 {
             params.set_max_tokens(self.cfg.max_tokens as i32);
         }
+        if self.cfg.fit_audio_ctx {
+            params.set_audio_ctx(fitted_audio_ctx(audio.len()));
+        }
 
         let mut state = self
             .state
@@ -256,6 +265,19 @@ impl Transcriber {
         }
         Ok(out)
     }
+}
+
+/// Encoder frames per second of audio (one per 20 ms) and whisper.cpp's full context.
+const CTX_PER_SECOND: usize = 50;
+const FULL_AUDIO_CTX: usize = 1500;
+/// Extra context past the audio's end (2 s), so the last word is encoded in full.
+const CTX_MARGIN: usize = 2 * CTX_PER_SECOND;
+
+/// The audio context for `samples` of 16 kHz audio: its length in encoder frames plus a
+/// margin, at most the full 30 s.
+fn fitted_audio_ctx(samples: usize) -> i32 {
+    let frames = samples.div_ceil(ASR_RATE as usize / CTX_PER_SECOND);
+    (frames + CTX_MARGIN).min(FULL_AUDIO_CTX) as i32
 }
 
 /// Shortest time a spoken token can take; anything shorter is a timing failure.
@@ -411,6 +433,14 @@ mod tests {
             segs[0].words[0].tokens[0].span.end
         );
         assert_eq!(segs[0].span.end, segs[0].words[0].span.end);
+    }
+
+    #[test]
+    fn fitted_audio_ctx_follows_the_window_up_to_thirty_seconds() {
+        assert_eq!(fitted_audio_ctx(16_000), 150);
+        assert_eq!(fitted_audio_ctx(10 * 16_000 + 1), 601);
+        assert_eq!(fitted_audio_ctx(29 * 16_000), 1500);
+        assert_eq!(fitted_audio_ctx(MAX_WINDOW), 1500);
     }
 
     #[test]
