@@ -11,6 +11,7 @@ pub mod ct2;
 pub mod ggml;
 pub mod mel;
 pub mod model;
+pub mod quantize;
 pub mod vocab;
 pub mod wheel;
 
