@@ -415,12 +415,13 @@ mod tests {
         if !measures_memory() {
             return;
         }
+        reset_peak_memory();
         let before = peak_memory_mb().expect("VmHWM");
         let big = vec![1u8; 64 << 20];
         let touched: u64 = big.iter().step_by(4096).map(|&b| u64::from(b)).sum();
         assert!(touched > 0);
         let peak = peak_memory_mb().expect("VmHWM");
-        assert!(peak >= before + 60.0, "{before} → {peak}");
+        assert!(peak >= before + 50.0, "{before} → {peak}");
         drop(big);
         reset_peak_memory();
         let after = peak_memory_mb().expect("VmHWM");
