@@ -2,13 +2,20 @@
 # Debian machine lacks first, and fetch + convert the Whisper model once (cached in models/).
 CARGO ?= cargo
 
-.PHONY: demo test deps model lint bench bench-live clean
+.PHONY: demo test eval deps model lint bench bench-live clean
 
 demo: deps
 	$(CARGO) run --release --quiet -- demo
 
 test: deps lint model
 	$(CARGO) test --lib --bins --tests -- --test-threads=1
+	$(MAKE) eval
+
+# Redacts every call in samples/ (into a temporary folder), scores the outputs against
+# their ground truth and fails on any leak. Dependencies are optimised in the dev profile,
+# so the debug binary the tests built is fast enough and nothing is built twice.
+eval: model
+	$(CARGO) run --quiet -- eval samples --truth samples
 
 deps:
 	@bash scripts/install-deps.sh

@@ -112,6 +112,8 @@ enum Command {
     /// The live path from the microphone: prints masked lines as they are spoken, and
     /// stores the session like a call (needs a build with `--features mic`).
     Listen(live_cmd::ListenArgs),
+    /// Time the whole pipeline against bare whisper.cpp (and optionally faster-whisper).
+    Bench(BenchArgs),
     /// Whisper model management.
     Model {
         #[command(subcommand)]
@@ -154,6 +156,31 @@ struct Common {
     rules: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    /// Audio files or folders.
+    #[arg(default_value = "samples")]
+    inputs: Vec<PathBuf>,
+    #[arg(long, default_value = "tiny.en")]
+    model: String,
+    #[arg(long, default_value = "en")]
+    lang: String,
+    /// whisper.cpp threads (default: the cores, at most 2 as in every command).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Also run faster-whisper (installed into a virtual environment on first use).
+    #[arg(long)]
+    faster_whisper: bool,
+    /// Let Whisper hear long silences too (the pipeline before silence cutting).
+    #[arg(long)]
+    no_silence_cut: bool,
+    /// Print the report as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
 fn models_dir() -> PathBuf {
     std::env::var_os("HUSHLINE_MODELS_DIR")
         .map(PathBuf::from)
@@ -194,6 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             common,
         } => run_batch(&source, &out, jobs, &common),
         Command::Eval { audio, truth, out } => evaluate(&audio, &truth, out.as_deref()),
+        Command::Bench(args) => bench(&args),
         Command::Decrypt {
             input,
             out,
@@ -325,6 +353,7 @@ fn build_engine_with(
     let config = PipelineConfig {
         model_label: common.model.clone(),
         language: common.lang.clone(),
+        silence_cut: pipeline::silence_cut_for(&common.lang),
         ..PipelineConfig::default()
     };
     Ok(Engine::new(
@@ -438,6 +467,54 @@ fn run_batch(source: &Path, out: &Path, jobs: usize, common: &Common) -> Result<
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode> {
+    use hushline::pipeline::bench;
+    let model_path = model::ensure(&args.model, &models_dir())?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| TranscriberConfig::default().threads);
+    let faster_whisper = if args.faster_whisper {
+        Some(bench::FasterWhisperOptions {
+            python: std::env::var_os(model::PYTHON_ENV).unwrap_or_else(|| "python3".into()),
+            wheel: model::wheel_path(ModelName::TinyEn, &models_dir())?,
+            venv: bench::default_venv(),
+        })
+    } else {
+        None
+    };
+    let options = bench::BenchOptions {
+        model_path,
+        language: args.lang.clone(),
+        threads,
+        runs: args.runs,
+        faster_whisper,
+    };
+    let (inputs, skipped) = bench::select_inputs(&args.inputs, &args.lang)?;
+    let scratch = tempfile::tempdir()?;
+    let key_path = scratch.path().join("bench.key");
+    store::keygen(&key_path)?;
+    let keyring = Arc::new(store::load_keyring(&key_path)?);
+    let common = Common {
+        key_file: None,
+        model: args.model.clone(),
+        lang: args.lang.clone(),
+        rules: None,
+    };
+    let jobs = (whisper_threads(1) / threads).max(1);
+    let report = bench::run(&inputs, skipped, &options, &|| {
+        let mut engine = build_engine(&common, &keyring, jobs)?;
+        if args.no_silence_cut {
+            engine.config.silence_cut = None;
+        }
+        Ok(engine)
+    })?;
+    print!("{report}");
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The demo's key lives outside the output folder: beside the user's config.

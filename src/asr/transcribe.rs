@@ -63,9 +63,10 @@ pub struct TranscriberConfig {
     pub no_speech_threshold: f32,
     /// Upper bound of tokens per decoding pass (0 = whisper.cpp's own bound, 220).
     pub max_tokens: u32,
-    /// Encode only as much audio context as the window needs (plus a second) instead of
-    /// the full 30 s: a window of a few seconds then costs a fraction of a full one.
-    /// For live audio, which is heard in short, growing windows.
+    /// Encode only as much audio context as a short window needs (plus a margin) instead
+    /// of whisper.cpp's fixed 30 s; the encoder's cost then follows the window's length.
+    /// Used by live recognition, which re-hears short, growing windows. Off by default:
+    /// on samples/ it made tiny.en loop on one 14 s window (bleeped whole, fail closed).
     pub fit_audio_ctx: bool,
 }
 
@@ -96,13 +97,6 @@ impl std::fmt::Debug for Transcriber {
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
-}
-
-/// Encoder positions (50 per second, at most 1500) for `samples` of 16 kHz audio plus a
-/// second of margin, in steps of 64 so whisper.cpp reuses its buffers across windows.
-fn fitted_audio_ctx(samples: usize) -> i32 {
-    let positions = (samples + ASR_RATE as usize).div_ceil(ASR_RATE as usize / 50);
-    positions.next_multiple_of(64).min(1500) as i32
 }
 
 impl Transcriber {
@@ -273,6 +267,19 @@ impl Transcriber {
     }
 }
 
+/// Encoder frames per second of audio (one per 20 ms) and whisper.cpp's full context.
+const CTX_PER_SECOND: usize = 50;
+const FULL_AUDIO_CTX: usize = 1500;
+/// Extra context past the audio's end (2 s), so the last word is encoded in full.
+const CTX_MARGIN: usize = 2 * CTX_PER_SECOND;
+
+/// The audio context for `samples` of 16 kHz audio: its length in encoder frames plus a
+/// margin, at most the full 30 s.
+fn fitted_audio_ctx(samples: usize) -> i32 {
+    let frames = samples.div_ceil(ASR_RATE as usize / CTX_PER_SECOND);
+    (frames + CTX_MARGIN).min(FULL_AUDIO_CTX) as i32
+}
+
 /// Shortest time a spoken token can take; anything shorter is a timing failure.
 const MIN_TOKEN: u64 = ASR_RATE as u64 / 20;
 /// How far a squeezed last word may be extended along the audio.
@@ -426,6 +433,14 @@ mod tests {
             segs[0].words[0].tokens[0].span.end
         );
         assert_eq!(segs[0].span.end, segs[0].words[0].span.end);
+    }
+
+    #[test]
+    fn fitted_audio_ctx_follows_the_window_up_to_thirty_seconds() {
+        assert_eq!(fitted_audio_ctx(16_000), 150);
+        assert_eq!(fitted_audio_ctx(10 * 16_000 + 1), 601);
+        assert_eq!(fitted_audio_ctx(29 * 16_000), 1500);
+        assert_eq!(fitted_audio_ctx(MAX_WINDOW), 1500);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! back); a [`SpeechTracker`] per channel finds speech on that stream; and
 //! [`refine_span`] widens a detected span on the original-rate channel before bleeping.
 
+pub mod compact;
 pub mod decode;
 mod edges;
 pub mod g711;

@@ -111,6 +111,8 @@ pub struct SpeechTracker {
     floors: Vec<f32>,
     /// End of the last region handed out by [`SpeechTracker::take_settled`].
     emitted_end: u64,
+    /// Everything before this is decided: audio not in a returned region is silence.
+    settled_until: u64,
 }
 
 impl SpeechTracker {
@@ -126,6 +128,7 @@ impl SpeechTracker {
             partial: Vec::with_capacity(hop),
             floors: Vec::new(),
             emitted_end: offset,
+            settled_until: offset,
         }
     }
 
@@ -166,14 +169,28 @@ impl SpeechTracker {
         let limit = self.offset + (final_frames * self.hop) as u64;
         let floor = noise_floor(&levels, &self.floors);
         let len = (self.powers.len() * self.hop) as u64;
-        let out: Vec<Span> = regions(&levels, &floor, self.hop, len, self.offset, &self.cfg)
-            .into_iter()
+        let all = regions(&levels, &floor, self.hop, len, self.offset, &self.cfg);
+        let out: Vec<Span> = all
+            .iter()
             .filter(|r| r.start >= self.emitted_end && r.end <= limit)
+            .copied()
             .collect();
         if let Some(last) = out.last() {
             self.emitted_end = last.end;
         }
+        let open = all
+            .iter()
+            .find(|r| r.start >= self.emitted_end && r.end > limit);
+        let frontier = open.map_or(limit, |r| r.start.min(limit));
+        self.settled_until = self.settled_until.max(frontier.max(self.emitted_end));
         out
+    }
+
+    /// The point before which the stream is decided: any audio there that is not in a
+    /// region already returned by [`SpeechTracker::take_settled`] is not speech, whatever
+    /// comes later. Moves forward with each `take_settled`.
+    pub fn settled_until(&self) -> u64 {
+        self.settled_until
     }
 
     /// Ends the stream: the regions not yet returned.
@@ -379,7 +396,15 @@ mod tests {
                 }
             }
             let settled_before_end = got.len();
-            got.extend(tr.finish());
+            // Nothing returned later may start before the frontier.
+            let frontier = tr.settled_until();
+            assert!(frontier > 777, "the frontier never moved ({piece})");
+            let rest = tr.finish();
+            assert!(
+                rest.iter().all(|r| r.start >= frontier),
+                "a region before the frontier {frontier} came late: {rest:?}"
+            );
+            got.extend(rest);
             assert_eq!(got, whole, "pieces of {piece}");
             assert!(
                 settled_before_end > 0,

@@ -15,9 +15,11 @@
 //! This module must not implement any stage itself; it only connects them.
 
 pub mod batch;
+pub mod bench;
 pub mod live;
 mod recognize;
 mod render;
+pub mod timing;
 mod transcript;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::asr::{AsrError, Transcriber, TranscriberConfig};
+use crate::audio::compact::CutConfig;
 use crate::audio::{AudioError, AudioReader};
 use crate::detect::{ChannelWord, DetectError, Detector, Rules};
 use crate::redact::BleepConfig;
@@ -33,6 +36,7 @@ use crate::store::{Keyring, MasterKey, StoreError};
 use crate::time::{self, ASR_RATE};
 
 pub use render::ChannelSpan;
+pub use timing::{Stage, StageTimes};
 
 /// Why a file could not be processed. Never carries audio content or detected values.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,8 @@ pub struct PipelineConfig {
     pub bleep: BleepConfig,
     /// How far a span's edges may move outward to reach the end of the speech burst.
     pub refine_max_extend_s: f64,
+    /// Long silences cut out before Whisper (None: Whisper hears everything).
+    pub silence_cut: Option<CutConfig>,
 }
 
 impl Default for PipelineConfig {
@@ -72,8 +78,17 @@ impl Default for PipelineConfig {
             language: "en".into(),
             bleep: BleepConfig::default(),
             refine_max_extend_s: 0.6,
+            silence_cut: silence_cut_for("en"),
         }
     }
+}
+
+/// Whether long silences are cut before Whisper for a spoken language. English: yes.
+/// Chinese (the multilingual base model) hears everything: on samples/cn_id.wav cutting
+/// changed base's reading of a spoken ID from digit characters to homophones (要 林 無),
+/// which detection does not know, and the ID leaked. Until it does, no cutting there.
+pub fn silence_cut_for(language: &str) -> Option<CutConfig> {
+    (language == "en").then(CutConfig::default)
 }
 
 /// The loaded parts a run needs: the model, the detector and the keys (new recordings
@@ -84,6 +99,8 @@ pub struct Engine {
     transcriber: Transcriber,
     detector: Detector,
     keyring: Arc<Keyring>,
+    /// Busy time per stage over every file this engine processed (for `hushline bench`).
+    pub timings: StageTimes,
 }
 
 impl Engine {
@@ -99,6 +116,7 @@ impl Engine {
             detector: Detector::new(rules)?,
             keyring,
             config,
+            timings: StageTimes::default(),
         })
     }
 
@@ -143,8 +161,13 @@ fn decode_stage(
     reader: &mut AudioReader,
     tx: crossbeam_channel::Sender<Vec<Vec<f32>>>,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<(), PipelineError> {
-    while let Some(block) = reader.next_block()? {
+    loop {
+        let started = Instant::now();
+        let block = reader.next_block();
+        timings.add(Stage::Decode, started.elapsed());
+        let Some(block) = block? else { break };
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PipelineError::Cancelled);
         }
@@ -176,7 +199,13 @@ pub fn process_file(
 ) -> Result<FileReport, PipelineError> {
     let started = Instant::now();
     let (recording_path, transcript_path) = output_paths(input, out_dir);
-    let recognition = recognize::recognize(input, &engine.transcriber, cancel)?;
+    let recognition = recognize::recognize(
+        input,
+        &engine.transcriber,
+        engine.config.silence_cut.as_ref(),
+        cancel,
+        &engine.timings,
+    )?;
     let info = recognition.info.clone();
     let words: Vec<ChannelWord> = recognition
         .channels
@@ -190,7 +219,9 @@ pub fn process_file(
             })
         })
         .collect();
-    let detections = engine.detector.detect(&words);
+    let detections = engine
+        .timings
+        .time(Stage::Detect, || engine.detector.detect(&words));
     let fail_closed = transcript::fail_closed_spans(&recognition);
 
     let mut spans: Vec<ChannelSpan> = detections
@@ -202,7 +233,9 @@ pub fn process_file(
         })
         .collect();
     let max_extend = time::from_seconds(engine.config.refine_max_extend_s, info.rate);
-    spans = render::refine_on_audio(input, &spans, max_extend)?;
+    spans = engine.timings.time(Stage::Refine, || {
+        render::refine_on_audio(input, &spans, max_extend)
+    })?;
     spans.extend(fail_closed.iter().map(|f| ChannelSpan {
         channel: f.channel,
         span: f.span.rescale(ASR_RATE, info.rate),
@@ -215,8 +248,10 @@ pub fn process_file(
         &engine.config.bleep,
         engine.key(),
         cancel,
+        &engine.timings,
     )?;
 
+    let transcript_started = Instant::now();
     let doc = transcript::build(
         input,
         &info,
@@ -236,6 +271,9 @@ pub fn process_file(
         let _ = std::fs::remove_file(&recording_path);
         return Err(e.into());
     }
+    engine
+        .timings
+        .add(Stage::Transcript, transcript_started.elapsed());
 
     let mut redacted = std::collections::BTreeMap::<String, usize>::new();
     for item in &detections.items {

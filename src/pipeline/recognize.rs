@@ -1,5 +1,5 @@
-//! Pass 1 of a file: decode → resample to 16 kHz → transcribe, on three threads joined by
-//! bounded channels, in memory bounded by a few blocks and the transcriber's windows.
+//! Pass 1 of a file: decode → resample to 16 kHz → cut long silences → transcribe, on three
+//! threads joined by bounded channels, in memory bounded by a few blocks and the transcriber's windows.
 //!
 //! Returns the words of every channel (small: text and times, never audio) and the spans
 //! recognition could not vouch for. Must not detect or redact anything.
@@ -10,11 +10,12 @@ use std::thread;
 
 use crossbeam_channel::bounded;
 
-use crate::asr::{AsrError, Segment, StreamingTranscriber, Transcriber};
+use crate::asr::{AsrError, Segment, SpeechOnlyTranscriber, Transcriber};
+use crate::audio::compact::CutConfig;
 use crate::audio::{AudioInfo, AudioReader, Resampler16k};
 use crate::time::Span;
 
-use super::PipelineError;
+use super::{PipelineError, Stage, StageTimes};
 
 /// Blocks in flight between two stages; enough to keep each stage busy, small enough
 /// that memory does not grow with the file.
@@ -42,7 +43,9 @@ pub struct Recognition {
 pub fn recognize(
     input: &Path,
     transcriber: &Transcriber,
+    cut: Option<&CutConfig>,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<Recognition, PipelineError> {
     let mut reader = AudioReader::open(input)?;
     let info = reader.info().clone();
@@ -53,18 +56,21 @@ pub fn recognize(
     let (pcm_tx, pcm_rx) = bounded::<Vec<Vec<f32>>>(QUEUE_DEPTH);
 
     thread::scope(|scope| {
-        let decoder = scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel));
+        let decoder =
+            scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel, timings));
 
         let resampler = scope.spawn(move || -> Result<(), PipelineError> {
             let mut resamplers = (0..channel_count)
                 .map(|_| Resampler16k::new(rate))
                 .collect::<Result<Vec<_>, _>>()?;
             for block in block_rx {
-                let out: Vec<Vec<f32>> = resamplers
-                    .iter_mut()
-                    .zip(block.iter())
-                    .map(|(r, ch)| r.process(ch))
-                    .collect();
+                let out: Vec<Vec<f32>> = timings.time(Stage::Resample, || {
+                    resamplers
+                        .iter_mut()
+                        .zip(block.iter())
+                        .map(|(r, ch)| r.process(ch))
+                        .collect()
+                });
                 if pcm_tx.send(out).is_err() {
                     return Ok(());
                 }
@@ -74,7 +80,8 @@ pub fn recognize(
             Ok(())
         });
 
-        let transcribed = transcribe_channels(pcm_rx, channel_count, transcriber, cancel);
+        let transcribed =
+            transcribe_channels(pcm_rx, channel_count, transcriber, cut, cancel, timings);
         let transcribed = transcribed.map(|(channels, unsure)| Recognition {
             info,
             channels,
@@ -91,10 +98,12 @@ fn transcribe_channels(
     pcm_rx: crossbeam_channel::Receiver<Vec<Vec<f32>>>,
     channel_count: usize,
     transcriber: &Transcriber,
+    cut: Option<&CutConfig>,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<(Vec<ChannelTranscript>, Vec<UnsureSpan>), PipelineError> {
-    let mut streams: Vec<StreamingTranscriber<'_>> = (0..channel_count)
-        .map(|_| StreamingTranscriber::new(transcriber))
+    let mut streams: Vec<SpeechOnlyTranscriber<'_>> = (0..channel_count)
+        .map(|_| SpeechOnlyTranscriber::new(transcriber, cut))
         .collect();
     let mut segments: Vec<Vec<Segment>> = vec![Vec::new(); channel_count];
     let mut unsure = Vec::new();
@@ -117,11 +126,14 @@ fn transcribe_channels(
             return Err(PipelineError::Cancelled);
         }
         for (ch, samples) in block.iter().enumerate() {
-            collect(ch, streams[ch].push(samples))?;
+            let heard = timings.time(Stage::Recognize, || streams[ch].push(samples));
+            collect(ch, heard)?;
         }
     }
     for (ch, stream) in streams.into_iter().enumerate() {
-        collect(ch, stream.finish())?;
+        timings.add(Stage::Vad, stream.vad_time());
+        let heard = timings.time(Stage::Recognize, || stream.finish());
+        collect(ch, heard)?;
     }
     let channels = segments
         .into_iter()

@@ -17,7 +17,7 @@ use crate::redact::{pad_and_merge, BleepConfig, Bleeper};
 use crate::store::{MasterKey, RecordingWriter};
 use crate::time::Span;
 
-use super::PipelineError;
+use super::{PipelineError, Stage, StageTimes};
 
 /// Spans longer than this are not refined: they are already wide (often fail-closed) and
 /// refining them would mean holding a long stretch of audio.
@@ -95,6 +95,7 @@ pub fn write_redacted(
     bleep: &BleepConfig,
     key: &MasterKey,
     cancel: &AtomicBool,
+    timings: &StageTimes,
 ) -> Result<u64, PipelineError> {
     let mut reader = AudioReader::open(input)?;
     let info: AudioInfo = reader.info().clone();
@@ -115,22 +116,28 @@ pub fn write_redacted(
 
     let (block_tx, block_rx) = bounded::<Vec<Vec<f32>>>(4);
     thread::scope(|scope| {
-        let decoder = scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel));
+        let decoder =
+            scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel, timings));
 
         let mut position = 0u64;
         let mut interleaved = Vec::new();
         let mut write_result: Result<(), PipelineError> = Ok(());
         for mut block in block_rx {
             let frames = block.first().map_or(0, |c| c.len());
-            for (ch, samples) in block.iter_mut().enumerate() {
-                bleeper.apply(samples, position, &per_channel[ch]);
-            }
-            interleaved.clear();
-            interleaved.reserve(frames * block.len());
-            for i in 0..frames {
-                interleaved.extend(block.iter().map(|ch| ch[i]));
-            }
-            if let Err(e) = writer.write_interleaved(&interleaved) {
+            timings.time(Stage::Bleep, || {
+                for (ch, samples) in block.iter_mut().enumerate() {
+                    bleeper.apply(samples, position, &per_channel[ch]);
+                }
+            });
+            let written = timings.time(Stage::Encrypt, || {
+                interleaved.clear();
+                interleaved.reserve(frames * block.len());
+                for i in 0..frames {
+                    interleaved.extend(block.iter().map(|ch| ch[i]));
+                }
+                writer.write_interleaved(&interleaved)
+            });
+            if let Err(e) = written {
                 write_result = Err(e.into());
                 break; // dropping the receiver stops the decoder
             }
