@@ -67,6 +67,8 @@ pub(super) struct StreamState {
     pub applied: Vec<Span>,
     /// Committed words already sent to the feed.
     pub(super) emitted: usize,
+    /// The masked words sent to the feed so far (what a crash checkpoint may show).
+    pub(super) sent: Vec<(String, Span)>,
     /// Where each hearing's committed words end: the feed sends a phrase at a time.
     pub(super) phrase_ends: Vec<usize>,
     pub(super) unchecked: u64,
@@ -95,6 +97,7 @@ impl StreamState {
             digits: Vec::new(),
             applied: Vec::new(),
             emitted: 0,
+            sent: Vec::new(),
             phrase_ends: Vec::new(),
             unchecked: 0,
         }

@@ -32,10 +32,11 @@ pub(super) fn partial_transcript_path(out_dir: &Path, call_id: &str) -> PathBuf 
     transcript.with_extension("partial.json")
 }
 
-/// Writes the checkpoint transcript: detection over the words committed so far.
+/// Writes the checkpoint transcript: exactly the masked words already sent to the feed
+/// (words not yet released may still turn out to be part of a number).
 pub(super) fn checkpoint(engine: &Engine, cfg: &LiveConfig, call: &LiveCall) {
-    let detections = engine.detector.detect(&call_words(call, 0, false));
-    let mut doc = transcript(engine, cfg, call, &detections.items, &call.stats());
+    let masked: Vec<Vec<(String, Span)>> = call.streams.iter().map(|st| st.sent.clone()).collect();
+    let mut doc = transcript(engine, cfg, call, &masked, &[], &call.stats());
     doc.metadata
         .fail_closed
         .push("checkpoint of a call still in progress".into());
@@ -64,27 +65,39 @@ pub(super) fn output_paths(out_dir: &Path, call_id: &str) -> (PathBuf, PathBuf) 
 }
 
 /// Masks the words of one channel: a word inside a detected item becomes the item's tag
-/// (once per item, spanning the item); the rest are kept. Audio bleeped only to fail closed
-/// (recognition behind, a digit run still growing) does not mask words: the text is judged
-/// by detection over the words, exactly as in the batch path.
-pub(super) fn mask_words(words: &[Word], channel: u16, items: &[Detection]) -> Vec<(String, Span)> {
+/// (once per item, spanning the item); a word inside a digit run not judged yet
+/// (`provisional`, still growing when it was released) becomes `[NUMBER]`; the rest are
+/// kept. Audio bleeped only because recognition was behind does not mask words: once
+/// heard, the text is judged by detection over the words, as in the batch path.
+pub(super) fn mask_words(
+    words: &[Word],
+    channel: u16,
+    items: &[Detection],
+    provisional: &[Span],
+) -> Vec<(String, Span)> {
     let mut out: Vec<(String, Span)> = Vec::new();
-    let mut last_item: Option<usize> = None;
+    let mut last: Option<usize> = None;
     for w in words {
         let mid = w.span.start + w.span.len() / 2;
-        let item = items.iter().position(|d| {
-            d.channel == channel && d.span.start <= mid && mid < d.span.end.max(d.span.start + 1)
-        });
-        match item {
-            Some(i) if last_item == Some(i) => {
-                if let Some(last) = out.last_mut() {
-                    last.1 = last.1.union(&w.span);
+        let inside = |s: &Span| s.start <= mid && mid < s.end.max(s.start + 1);
+        let item = items
+            .iter()
+            .position(|d| d.channel == channel && inside(&d.span));
+        // Provisional runs are numbered after the items.
+        let key = item.or_else(|| provisional.iter().position(inside).map(|i| items.len() + i));
+        match key {
+            Some(k) if last == Some(k) => {
+                if let Some(prev) = out.last_mut() {
+                    prev.1 = prev.1.union(&w.span);
                 }
             }
-            Some(i) => out.push((items[i].kind.tag(), w.span.union(&items[i].span))),
+            Some(k) if k < items.len() => {
+                out.push((items[k].kind.tag(), w.span.union(&items[k].span)));
+            }
+            Some(_) => out.push((EntityKind::LongDigitRun.tag(), w.span)),
             None => out.push((w.text.trim().to_string(), w.span)),
         }
-        last_item = item;
+        last = key;
     }
     out.retain(|(t, _)| !t.is_empty());
     out
@@ -115,7 +128,13 @@ pub(super) fn finalise(
         .iter()
         .filter(|d| !covered(&call.streams[usize::from(d.channel)].applied, d.span))
         .count();
-    let doc = transcript(engine, cfg, &call, &detections.items, &stats);
+    let masked: Vec<Vec<(String, Span)>> = call
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(c, st)| mask_words(&st.committed, c as u16, &detections.items, &[]))
+        .collect();
+    let doc = transcript(engine, cfg, &call, &masked, &detections.items, &stats);
     let mut error = call.error.clone();
     if let Some(writer) = call.take_writer() {
         if let Err(e) = writer.finish() {
@@ -163,16 +182,17 @@ fn reason_name(r: EndReason) -> &'static str {
     }
 }
 
-pub(super) fn transcript(
+/// The transcript document from each channel's masked words and the items found.
+fn transcript(
     engine: &Engine,
     cfg: &LiveConfig,
     call: &LiveCall,
+    masked_words: &[Vec<(String, Span)>],
     items: &[Detection],
     stats: &super::call::CallStats,
 ) -> TranscriptDoc {
     let mut segments: Vec<SegmentOut> = Vec::new();
-    for (c, st) in call.streams.iter().enumerate() {
-        let masked = mask_words(&st.committed, c as u16, items);
+    for (c, masked) in masked_words.iter().enumerate() {
         let gap = from_seconds(SEGMENT_GAP_S, ASR_RATE);
         let mut start = 0;
         for i in 1..=masked.len() {
@@ -370,7 +390,7 @@ mod tests {
             word("thanks", 400, 500),
         ];
         let items = [item(EntityKind::Card, 0, 110, 320)];
-        let masked = mask_words(&words, 0, &items);
+        let masked = mask_words(&words, 0, &items, &[]);
         let texts: Vec<&str> = masked.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(texts, ["it's", "[CARD]", "thanks"]);
         assert_eq!(masked[1].1, Span::new(110, 320));
@@ -380,7 +400,7 @@ mod tests {
     fn items_of_another_channel_do_not_mask() {
         let words = [word("4539", 120, 200)];
         let items = [item(EntityKind::Card, 1, 110, 320)];
-        assert_eq!(mask_words(&words, 0, &items)[0].0, "4539");
+        assert_eq!(mask_words(&words, 0, &items, &[])[0].0, "4539");
     }
 
     #[test]
@@ -390,11 +410,24 @@ mod tests {
             item(EntityKind::Card, 0, 0, 100),
             item(EntityKind::Cvv, 0, 150, 250),
         ];
-        let texts: Vec<String> = mask_words(&words, 0, &items)
+        let texts: Vec<String> = mask_words(&words, 0, &items, &[])
             .into_iter()
             .map(|(t, _)| t)
             .collect();
         assert_eq!(texts, ["[CARD]", "[CVV]"]);
+    }
+
+    #[test]
+    fn digits_of_a_run_not_judged_yet_are_masked_as_a_number() {
+        let words = [
+            word("it's", 0, 100),
+            word("4539", 120, 200),
+            word("9722", 220, 300),
+            word("and", 400, 450),
+        ];
+        let masked = mask_words(&words, 0, &[], &[Span::new(120, 300)]);
+        let texts: Vec<&str> = masked.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["it's", "[NUMBER]", "and"]);
     }
 
     #[test]

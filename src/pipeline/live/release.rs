@@ -103,14 +103,29 @@ pub(super) fn release(
         .saturating_sub(from_seconds(DETECT_HISTORY.as_secs_f64(), ASR_RATE));
     let words = call_words(call, since, true);
     let detections = engine.detector.detect(&words);
-    let runs = if flush {
+    let open_gap = from_seconds(cfg.open_gap.as_secs_f64(), ASR_RATE);
+    // Digit runs still growing at the edge of what was heard: not judged yet, so their
+    // audio is bleeped and their words masked until they are.
+    let open_runs: Vec<(u16, Span)> = if flush {
         Vec::new()
     } else {
-        engine.detector.digit_runs(&words)
+        engine
+            .detector
+            .digit_runs(&words)
+            .into_iter()
+            .filter(|r| r.digits >= cfg.open_min_digits)
+            .filter(|r| {
+                let heard = call
+                    .streams
+                    .get(usize::from(r.channel))
+                    .map_or(0, |st| st.heard_to);
+                r.span.end + open_gap >= heard
+            })
+            .map(|r| (r.channel, r.span))
+            .collect()
     };
     let bleeper = Bleeper::new(&engine.config.bleep, LIVE_RATE);
     let edge = from_seconds(cfg.edge_margin.as_secs_f64(), ASR_RATE);
-    let open_gap = from_seconds(cfg.open_gap.as_secs_f64(), ASR_RATE);
     let max_extend = from_seconds(engine.config.refine_max_extend_s, LIVE_RATE);
     let frames = (target - call.released) as usize;
     let mut interleaved = vec![0.0f32; frames * call.channels];
@@ -121,10 +136,10 @@ pub(super) fn release(
             .filter(|d| usize::from(d.channel) == c)
             .map(|d| d.span)
             .chain(
-                runs.iter()
-                    .filter(|r| usize::from(r.channel) == c && r.digits >= cfg.open_min_digits)
-                    .filter(|r| r.span.end + open_gap >= st.heard_to)
-                    .map(|r| r.span),
+                open_runs
+                    .iter()
+                    .filter(|(ch, _)| usize::from(*ch) == c)
+                    .map(|(_, span)| *span),
             )
             .chain(st.unsure.iter().copied())
             .map(|s| Span::new(s.start / UP, s.end.div_ceil(UP)))
@@ -183,7 +198,7 @@ pub(super) fn release(
     while call.arrivals.front().is_some_and(|&(end, _)| end < target) {
         call.arrivals.pop_front();
     }
-    emit_lines(call, &detections, target, flush, feed);
+    emit_lines(call, &detections, &open_runs, target, flush, feed);
 }
 
 /// For items whose audio ends in the stretch being released: how long since that end
@@ -204,6 +219,7 @@ fn record_latencies(call: &mut LiveCall, detections: &Detections, target: u64, n
 fn emit_lines(
     call: &mut LiveCall,
     detections: &Detections,
+    open_runs: &[(u16, Span)],
     target: u64,
     flush: bool,
     feed: &mut (dyn FnMut(FeedLine) + Send),
@@ -228,8 +244,15 @@ fn emit_lines(
             continue;
         }
         let words = &st.committed[st.emitted..st.emitted + ready];
-        let masked = finish::mask_words(words, c as u16, &detections.items);
-        call.streams[c].emitted += ready;
+        let open: Vec<Span> = open_runs
+            .iter()
+            .filter(|(ch, _)| usize::from(*ch) == c)
+            .map(|(_, span)| *span)
+            .collect();
+        let masked = finish::mask_words(words, c as u16, &detections.items, &open);
+        let st = &mut call.streams[c];
+        st.emitted += ready;
+        st.sent.extend(masked.iter().cloned());
         if masked.is_empty() {
             continue;
         }
