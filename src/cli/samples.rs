@@ -1,0 +1,226 @@
+//! `hushline demo` and `hushline eval`: the commands that run over sample calls, choosing
+//! an engine per call's language, and their tables. The work is in the library.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// The demo's key lives outside the output folder: beside the user's config.
+fn demo_key_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("hushline").join("demo.key")
+}
+
+/// The language a sample is spoken in, from its ground-truth file when there is one.
+fn sample_language(input: &Path) -> String {
+    let truth = input.with_extension("truth.json");
+    std::fs::read(&truth)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("language")
+                .and_then(|l| l.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "en".into())
+}
+
+/// One engine per spoken language, built on first use: tiny.en for English, the
+/// multilingual base model for anything else.
+struct Engines {
+    keyring: Arc<Keyring>,
+    built: Vec<(String, Engine)>,
+}
+
+impl Engines {
+    fn new(keyring: Arc<Keyring>) -> Self {
+        Engines {
+            keyring,
+            built: Vec::new(),
+        }
+    }
+
+    fn for_language(&mut self, lang: &str) -> Result<&Engine> {
+        if let Some(i) = self.built.iter().position(|(l, _)| l == lang) {
+            return Ok(&self.built[i].1);
+        }
+        let common = Common {
+            key_file: None,
+            model: if lang == "en" {
+                "tiny.en".into()
+            } else {
+                "base".into()
+            },
+            lang: lang.to_string(),
+            rules: None,
+        };
+        let engine = build_engine(&common, &self.keyring, 1)?;
+        self.built.push((lang.to_string(), engine));
+        Ok(&self.built.last().expect("just pushed").1)
+    }
+}
+
+pub fn evaluate(audio: &Path, truth_dir: &Path, out: Option<&Path>) -> Result<ExitCode> {
+    let scratch = tempfile::tempdir()?;
+    let key_path = scratch.path().join("eval.key");
+    store::keygen(&key_path)?;
+    let keyring = Arc::new(store::load_keyring(&key_path)?);
+    let out_dir = out.map_or_else(|| scratch.path().join("out"), Path::to_path_buf);
+    std::fs::create_dir_all(&out_dir)?;
+    let mut truths: Vec<PathBuf> = std::fs::read_dir(truth_dir)
+        .with_context(|| format!("reading {}", truth_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+        .collect();
+    truths.sort();
+    let cancel = cancel_flag();
+    let mut engines = Engines::new(keyring.clone());
+    let mut leaks = 0;
+    let (mut decoys_hit, mut decoys, mut over_bleep, mut speech_s) = (0, 0, 0.0, 0.0);
+    println!(
+        "{:<26} {:<8} {:>3} {:>15} {:>9} {:>5}",
+        "call", "item", "ch", "span (s)", "bleeped", "text"
+    );
+    for truth_path in &truths {
+        let truth = hushline::eval::load_truth(truth_path)?;
+        let input = audio.join(&truth.file);
+        let engine = engines.for_language(&truth.language)?;
+        let report = pipeline::process_file(engine, &input, &out_dir, &cancel)
+            .with_context(|| format!("redacting {}", input.display()))?;
+        let scored = hushline::eval::score_outputs(
+            &input,
+            &report.recording,
+            &report.transcript,
+            &truth,
+            &keyring,
+        )?;
+        for item in &scored.items {
+            let leaked = item.covered < 1.0 || item.text_leak;
+            leaks += leaked as usize;
+            println!(
+                "{:<26} {:<8} {:>3} {:>7.2}-{:<7.2} {:>8.1}% {:>5}{}",
+                truth.file,
+                item.kind,
+                item.channel,
+                item.start,
+                item.end,
+                item.covered * 100.0,
+                if item.text_leak { "LEAK" } else { "ok" },
+                if leaked { "  <-- leak" } else { "" }
+            );
+        }
+        for decoy in &scored.decoys {
+            decoys += 1;
+            decoys_hit += (decoy.bleeped >= 0.5) as usize;
+            println!(
+                "{:<26} {:<8} {:>3} {:>7.2}-{:<7.2} {:>8.1}%  decoy",
+                truth.file,
+                decoy.kind,
+                decoy.channel,
+                decoy.start,
+                decoy.end,
+                decoy.bleeped * 100.0
+            );
+        }
+        over_bleep += scored.over_bleep_s();
+        speech_s += scored.speech.iter().map(|s| s.end - s.start).sum::<f64>();
+    }
+    println!(
+        "\n{} calls; leaks: {leaks}; decoys bleeped: {decoys_hit}/{decoys}; innocent speech bleeped: {:.2} s of {:.1} s ({:.1}%)",
+        truths.len(),
+        over_bleep,
+        speech_s,
+        if speech_s > 0.0 { over_bleep / speech_s * 100.0 } else { 0.0 }
+    );
+    Ok(if leaks == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
+    let key_path = demo_key_path();
+    if !key_path.exists() {
+        std::fs::create_dir_all(key_path.parent().expect("key path has a parent"))?;
+        store::keygen(&key_path)?;
+    }
+    let keyring = Arc::new(store::load_keyring(&key_path)?);
+    let (inputs, _) = batch::find_inputs(samples).with_context(|| {
+        format!(
+            "reading {} (run the demo from the repository root)",
+            samples.display()
+        )
+    })?;
+    if inputs.is_empty() {
+        bail!("no audio files in {}", samples.display());
+    }
+    std::fs::create_dir_all(out)?;
+    let cancel = cancel_flag();
+    let mut engines = Engines::new(keyring);
+    let mut reports = Vec::new();
+    let mut failed = 0;
+    for input in &inputs {
+        let engine = engines.for_language(&sample_language(input))?;
+        match pipeline::process_file(engine, input, out, &cancel) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e}", input.display());
+            }
+        }
+    }
+    print_table(&reports);
+    println!("\noutputs: {}/  (S.wav.enc = redacted recording, encrypted; S.transcript.json = masked transcript)", out.display());
+    println!(
+        "key:     {}  (kept outside the output folder)",
+        key_path.display()
+    );
+    println!(
+        "listen:  hushline decrypt {}/<S>.wav.enc --out <S>.wav --key-file {} --reason demo",
+        out.display(),
+        key_path.display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn print_table(reports: &[FileReport]) {
+    println!(
+        "{:<28} {:>8} {:>4} {:>8}  {:<34} {:>8}",
+        "call", "duration", "ch", "bleeped", "redacted", "x-rt"
+    );
+    for r in reports {
+        let name = r
+            .input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let items = if r.redacted.is_empty() {
+            "-".to_string()
+        } else {
+            r.redacted
+                .iter()
+                .map(|(k, n)| format!("{k}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "{:<28} {:>7.1}s {:>4} {:>7.1}s  {:<34} {:>7.1}x",
+            name,
+            r.duration_s,
+            r.channels,
+            r.bleeped_s,
+            items,
+            r.x_realtime()
+        );
+        for note in &r.fail_closed {
+            println!("    fail-closed: {note}");
+        }
+    }
+}
