@@ -46,9 +46,14 @@ pub struct LiveConfig {
     /// The least new audio of a stream worth re-hearing it.
     pub hop: Duration,
     /// A digit run whose last digit is this close to the edge of what has been heard may
-    /// still grow into a card number: while so, it is bleeped if long enough.
+    /// still grow into a card number: while so, its audio is bleeped and its words masked.
     pub open_gap: Duration,
-    /// ... namely when it already holds this many digits.
+    /// ... when it already holds this many digits. One: a run whose start is being
+    /// released while it is still growing has had only the look-ahead minus the
+    /// recognition lag to be heard, under load a single group or less (measured: with
+    /// ten calls on 2 cores a threshold of 4 let the first syllable of a card out).
+    /// Short runs at the edge cost little otherwise: only a long or lagging run is still
+    /// growing when its audio is released.
     pub open_min_digits: usize,
     /// Words this close to the newest heard audio may be cut off: not trusted yet.
     pub edge_margin: Duration,
@@ -61,7 +66,7 @@ impl LiveConfig {
             lookahead: Duration::from_secs(5),
             hop: Duration::from_millis(1000),
             open_gap: Duration::from_millis(1500),
-            open_min_digits: 4,
+            open_min_digits: 1,
             edge_margin: Duration::from_millis(500),
         }
     }
