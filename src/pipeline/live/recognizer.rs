@@ -8,6 +8,8 @@
 //! that audio. Streams are served oldest-waiting first, so under load each pass simply
 //! covers more new audio; the caller decides what to do with audio not yet heard.
 //!
+//! A buffer in which the energy detector finds no speech is not sent to Whisper at all.
+//!
 //! Must not decide what is sensitive, release audio, or write anything.
 
 use std::collections::HashMap;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::asr::{transcribe_clip, AsrError, Transcriber, Word};
-use crate::audio::Resampler16k;
+use crate::audio::{speech_regions, Resampler16k, VadConfig};
 use crate::live::LIVE_RATE;
 use crate::time::{from_seconds, Span, ASR_RATE};
 
@@ -138,7 +140,16 @@ impl StreamAsr {
         let last = self.ended && n == self.buf.len();
         let heard_to = self.buf_start + n as u64;
         let whole = Span::new(self.buf_start, heard_to);
-        let (words, unsure) = match transcribe_clip(asr, &self.buf[..n], self.buf_start) {
+        // A listening party's stream is mostly line noise: no speech, no Whisper (which
+        // would cost a pass a second and hallucinate "thank you" on the hiss).
+        let heard = &self.buf[..n];
+        let speech = !speech_regions(heard, self.buf_start, &VadConfig::default()).is_empty();
+        let clip = if speech {
+            transcribe_clip(asr, heard, self.buf_start)
+        } else {
+            Ok(Vec::new())
+        };
+        let (words, unsure) = match clip {
             Ok(segments) => (segments.into_iter().flat_map(|s| s.words).collect(), vec![]),
             Err(AsrError::Loop { spans, completed }) => {
                 let words = completed.into_iter().flat_map(|s| s.words).collect();
