@@ -73,6 +73,10 @@ enum Command {
         /// Keep the outputs here (default: a temporary folder, deleted afterwards).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Model for English calls (e.g. tiny.en-q8_0 to score a quantized model);
+        /// other languages use base.
+        #[arg(long, default_value = "tiny.en")]
+        english_model: String,
     },
     /// Decrypt a recording for an authorised listener (verifies before writing).
     Decrypt {
@@ -199,9 +203,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             common,
         } => run_batch(&source, &out, jobs, &common),
-        Command::Eval { audio, truth, out } => {
-            samples_cmd::evaluate(&audio, &truth, out.as_deref())
-        }
+        Command::Eval {
+            audio,
+            truth,
+            out,
+            english_model,
+        } => samples_cmd::evaluate(&audio, &truth, out.as_deref(), &english_model),
         Command::Bench(args) => bench_cmd::bench(&args),
         Command::Decrypt {
             input,

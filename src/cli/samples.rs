@@ -31,13 +31,16 @@ fn sample_language(input: &Path) -> String {
 /// multilingual base model for anything else.
 struct Engines {
     keyring: Arc<Keyring>,
+    /// The model for English calls; other languages use base.
+    english_model: String,
     built: Vec<(String, Engine)>,
 }
 
 impl Engines {
-    fn new(keyring: Arc<Keyring>) -> Self {
+    fn new(keyring: Arc<Keyring>, english_model: &str) -> Self {
         Engines {
             keyring,
+            english_model: english_model.to_string(),
             built: Vec::new(),
         }
     }
@@ -49,7 +52,7 @@ impl Engines {
         let common = Common {
             key_file: None,
             model: if lang == "en" {
-                "tiny.en".into()
+                self.english_model.clone()
             } else {
                 "base".into()
             },
@@ -62,7 +65,12 @@ impl Engines {
     }
 }
 
-pub fn evaluate(audio: &Path, truth_dir: &Path, out: Option<&Path>) -> Result<ExitCode> {
+pub fn evaluate(
+    audio: &Path,
+    truth_dir: &Path,
+    out: Option<&Path>,
+    english_model: &str,
+) -> Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
     let key_path = scratch.path().join("eval.key");
     store::keygen(&key_path)?;
@@ -76,7 +84,7 @@ pub fn evaluate(audio: &Path, truth_dir: &Path, out: Option<&Path>) -> Result<Ex
         .collect();
     truths.sort();
     let cancel = cancel_flag();
-    let mut engines = Engines::new(keyring.clone());
+    let mut engines = Engines::new(keyring.clone(), english_model);
     let mut leaks = 0;
     let (mut decoys_hit, mut decoys, mut over_bleep, mut speech_s) = (0, 0, 0.0, 0.0);
     println!(
@@ -159,7 +167,7 @@ pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(out)?;
     let cancel = cancel_flag();
-    let mut engines = Engines::new(keyring);
+    let mut engines = Engines::new(keyring, "tiny.en");
     let mut reports = Vec::new();
     let mut failed = 0;
     for input in &inputs {
