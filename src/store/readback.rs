@@ -116,26 +116,20 @@ pub fn salvage(
         if read_full(&mut reader, &mut buf).map_err(read_err)? < sealed {
             break;
         }
-        if stream
-            .decrypt_in_place(position, false, &aad, &mut *buf)
-            .is_err()
-        {
-            return Err(
-                if stream
-                    .decrypt_in_place(position, true, &aad, &mut *buf)
-                    .is_ok()
-                {
-                    StoreError::MalformedContent {
-                        path: partial.to_path_buf(),
-                        problem: "it is a finished recording, not a cut-off one; use decrypt",
-                    }
-                } else {
-                    StoreError::Tampered {
-                        path: partial.to_path_buf(),
-                        chunk: u64::from(position),
-                    }
-                },
-            );
+        match open_chunk(&stream, position, false, &aad, &mut buf) {
+            Ok(()) => {}
+            Err(ChunkFault::OtherFlag) => {
+                return Err(StoreError::MalformedContent {
+                    path: partial.to_path_buf(),
+                    problem: "it is a finished recording, not a cut-off one; use decrypt",
+                })
+            }
+            Err(ChunkFault::Tampered) => {
+                return Err(StoreError::Tampered {
+                    path: partial.to_path_buf(),
+                    chunk: u64::from(position),
+                })
+            }
         }
         plain.extend_from_slice(&buf);
     }
@@ -174,6 +168,41 @@ pub fn salvage(
     writer.write_interleaved(&samples)?;
     writer.finish()?;
     Ok((pcm.len() / align) as u64)
+}
+
+/// Why a chunk did not open.
+enum ChunkFault {
+    /// It opens with the other last-chunk flag: it is real, but in the wrong place (the
+    /// file was cut short, or had chunks appended).
+    OtherFlag,
+    /// It opens neither way.
+    Tampered,
+}
+
+/// Decrypts chunk `position` in place as the final chunk or not (`last`); on failure,
+/// tells a misplaced chunk from an altered one. AES-GCM checks the tag before touching
+/// the buffer, so after a failure the ciphertext is intact for the second attempt.
+fn open_chunk(
+    stream: &container::Stream,
+    position: u32,
+    last: bool,
+    aad: &[u8],
+    buf: &mut Zeroizing<Vec<u8>>,
+) -> Result<(), ChunkFault> {
+    if stream
+        .decrypt_in_place(position, last, aad, &mut **buf)
+        .is_ok()
+    {
+        return Ok(());
+    }
+    if stream
+        .decrypt_in_place(position, !last, aad, &mut **buf)
+        .is_ok()
+    {
+        Err(ChunkFault::OtherFlag)
+    } else {
+        Err(ChunkFault::Tampered)
+    }
 }
 
 fn open_header(path: &Path) -> Result<(BufReader<File>, Header), StoreError> {
@@ -357,30 +386,30 @@ fn decrypt_into(
         }
         let mut next = [0u8; 1];
         let more = read_full(&mut reader, &mut next).map_err(read_err)? == 1;
-        // AES-GCM checks the tag before touching the buffer, so after a failure the
-        // ciphertext is intact for the second attempt that names the failure.
+        let tampered = || StoreError::Tampered {
+            path: input.to_path_buf(),
+            chunk: chunk_no,
+        };
         if more {
-            if position == u32::MAX - 1
-                || stream
-                    .decrypt_in_place(position, false, &aad, &mut *buf)
-                    .is_err()
-            {
-                return Err(
-                    if stream
-                        .decrypt_in_place(position, true, &aad, &mut *buf)
-                        .is_ok()
-                    {
-                        StoreError::AppendedData {
-                            path: input.to_path_buf(),
-                            chunk: chunk_no,
-                        }
-                    } else {
-                        StoreError::Tampered {
-                            path: input.to_path_buf(),
-                            chunk: chunk_no,
-                        }
-                    },
-                );
+            let opened = if position == u32::MAX - 1 {
+                // No counter is left for a further chunk: this one can only be the last,
+                // and the bytes after it are appended (or it is altered).
+                match open_chunk(&stream, position, true, &aad, &mut buf) {
+                    Ok(()) => Err(ChunkFault::OtherFlag),
+                    Err(_) => Err(ChunkFault::Tampered),
+                }
+            } else {
+                open_chunk(&stream, position, false, &aad, &mut buf)
+            };
+            match opened {
+                Ok(()) => {}
+                Err(ChunkFault::OtherFlag) => {
+                    return Err(StoreError::AppendedData {
+                        path: input.to_path_buf(),
+                        chunk: chunk_no,
+                    })
+                }
+                Err(ChunkFault::Tampered) => return Err(tampered()),
             }
             out.write_all(&buf).map_err(write_err)?;
             position += 1;
@@ -388,26 +417,15 @@ fn decrypt_into(
             buf[0] = next[0];
             got = 1 + read_full(&mut reader, &mut buf[1..]).map_err(read_err)?;
         } else {
-            if stream
-                .decrypt_in_place(position, true, &aad, &mut *buf)
-                .is_err()
-            {
-                return Err(
-                    if stream
-                        .decrypt_in_place(position, false, &aad, &mut *buf)
-                        .is_ok()
-                    {
-                        truncated(
-                            input,
-                            format!("it ends after chunk {chunk_no}, before the final chunk"),
-                        )
-                    } else {
-                        StoreError::Tampered {
-                            path: input.to_path_buf(),
-                            chunk: chunk_no,
-                        }
-                    },
-                );
+            match open_chunk(&stream, position, true, &aad, &mut buf) {
+                Ok(()) => {}
+                Err(ChunkFault::OtherFlag) => {
+                    return Err(truncated(
+                        input,
+                        format!("it ends after chunk {chunk_no}, before the final chunk"),
+                    ))
+                }
+                Err(ChunkFault::Tampered) => return Err(tampered()),
             }
             break buf;
         };
