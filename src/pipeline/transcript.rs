@@ -39,7 +39,8 @@ pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
         .collect()
 }
 
-fn seconds(sample: u64) -> f64 {
+/// Seconds on the 16 kHz clock, to the millisecond, as transcripts show them.
+pub(super) fn seconds(sample: u64) -> f64 {
     (time::to_seconds(sample, ASR_RATE) * 1000.0).round() / 1000.0
 }
 
@@ -102,17 +103,7 @@ pub fn build(
     }
     segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
 
-    let text = segments
-        .iter()
-        .map(|s| {
-            if multi_channel {
-                format!("[ch{}] {}", s.channel, s.text)
-            } else {
-                s.text.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(if multi_channel { "\n" } else { " " });
+    let text = full_text(&segments, multi_channel);
 
     let mut redactions: Vec<RedactionOut> = detections
         .items
@@ -157,6 +148,22 @@ pub fn build(
             live: None,
         },
     }
+}
+
+/// The transcript's whole text: segments in time order, one line per segment marked with
+/// its channel when there are several, else joined by spaces.
+pub(super) fn full_text(segments: &[SegmentOut], multi_channel: bool) -> String {
+    segments
+        .iter()
+        .map(|s| {
+            if multi_channel {
+                format!("[ch{}] {}", s.channel, s.text)
+            } else {
+                s.text.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(if multi_channel { "\n" } else { " " })
 }
 
 fn word_confidence(seg: &crate::asr::Segment, span: Span) -> f32 {

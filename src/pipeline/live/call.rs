@@ -17,13 +17,13 @@ use super::feed::FeedLine;
 use super::finish;
 use super::recognizer::{AsrIn, Hearing};
 use super::release;
-use super::{LiveConfig, LiveSummary};
+use super::{LiveConfig, LiveSummary, UP};
 use crate::asr::Word;
 
 use crate::live::{CallEvent, EndReason, Participant, StreamInfo, LIVE_RATE};
 use crate::pipeline::Engine;
 use crate::store::RecordingWriter;
-use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
+use crate::time::{from_seconds, to_seconds, Span};
 
 /// Plaintext bytes per recording chunk: one second of one 8 kHz 16-bit stream. A chunk
 /// reaches the disk (encrypted) as soon as it fills, so a crash loses at most this much
@@ -31,8 +31,6 @@ use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
 const LIVE_CHUNK: u32 = 16 * 1024;
 /// How often calls release audio when nothing else happens.
 const TICK: Duration = Duration::from_millis(200);
-/// 16 kHz samples per 8 kHz sample.
-const UP: u64 = (ASR_RATE / LIVE_RATE) as u64;
 
 /// Per-call measurements, reported when the call ends.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

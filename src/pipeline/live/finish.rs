@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 use super::call::LiveCall;
 use super::feed::FeedLine;
-use super::release::{call_words, seconds16};
+use super::release::call_words;
 use super::LiveConfig;
+use super::UP;
 use crate::asr::Word;
 use crate::detect::{Detection, EntityKind};
 use crate::live::{EndReason, LIVE_RATE};
+use crate::pipeline::transcript::{full_text, seconds};
 use crate::pipeline::Engine;
 use crate::store::{
     write_transcript, LiveMetadata, LiveStreamOut, Metadata, ParticipantOut, RedactionOut,
@@ -22,8 +24,6 @@ use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
 
 /// A pause this long starts a new transcript segment.
 const SEGMENT_GAP_S: f64 = 1.5;
-/// 16 kHz samples per 8 kHz sample.
-const UP: u64 = (ASR_RATE / LIVE_RATE) as u64;
 
 /// The masked transcript so far, rewritten while a call goes on so that a crash keeps
 /// the words already released: `ID.transcript.partial.json` in `out_dir`.
@@ -101,6 +101,15 @@ pub(super) fn mask_words(
     }
     out.retain(|(t, _)| !t.is_empty());
     out
+}
+
+/// The text of masked words, space-separated.
+pub(super) fn joined(words: &[(String, Span)]) -> String {
+    words
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Who speaks on channel `c`: the participant's name or address, else the stream label.
@@ -205,19 +214,15 @@ fn transcript(
             segments.push(SegmentOut {
                 channel: c as u16,
                 speaker: speaker(call, c),
-                start: seconds16(part[0].1.start),
-                end: seconds16(part[part.len() - 1].1.end),
-                text: part
-                    .iter()
-                    .map(|(t, _)| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                start: seconds(part[0].1.start),
+                end: seconds(part[part.len() - 1].1.end),
+                text: joined(part),
                 words: part
                     .iter()
                     .map(|(t, s)| WordOut {
                         text: t.clone(),
-                        start: seconds16(s.start),
-                        end: seconds16(s.end),
+                        start: seconds(s.start),
+                        end: seconds(s.end),
                         confidence: 1.0,
                     })
                     .collect(),
@@ -225,18 +230,7 @@ fn transcript(
         }
     }
     segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
-    let multi = call.channels > 1;
-    let text = segments
-        .iter()
-        .map(|s| {
-            if multi {
-                format!("[ch{}] {}", s.channel, s.text)
-            } else {
-                s.text.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(if multi { "\n" } else { " " });
+    let text = full_text(&segments, call.channels > 1);
     let (recording, _) = output_paths(&cfg.out_dir, &call.id);
     TranscriptDoc {
         text,
@@ -311,13 +305,14 @@ fn fail_closed_notes(call: &LiveCall, stats: &super::call::CallStats) -> Vec<Str
 
 /// The items found, each keyed digit not inside one, and every other bleeped stretch.
 fn redactions(call: &LiveCall, items: &[Detection]) -> Vec<RedactionOut> {
-    let seconds8 = |s: u64| (to_seconds(s, LIVE_RATE) * 1000.0).round() / 1000.0;
+    // Keyed digits and bleeps are on the 8 kHz call clock.
+    let seconds8 = |s: u64| seconds(s * UP);
     let mut out: Vec<RedactionOut> = items
         .iter()
         .map(|d| RedactionOut {
             r#type: d.kind.as_str().to_string(),
-            start: seconds16(d.span.start),
-            end: seconds16(d.span.end),
+            start: seconds(d.span.start),
+            end: seconds(d.span.end),
             channel: d.channel,
             reason: d.reason.clone(),
             confidence: d.confidence,

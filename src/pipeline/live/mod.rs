@@ -35,6 +35,9 @@ pub use recover::{recover, Recovered};
 use super::Engine;
 use crate::live::{CallEvent, LiveError, Server, ServerConfig};
 
+/// 16 kHz recognition samples per 8 kHz live sample.
+const UP: u64 = (crate::time::ASR_RATE / crate::live::LIVE_RATE) as u64;
+
 /// How live calls are redacted.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {

@@ -13,21 +13,20 @@ use std::time::Instant;
 use super::call::LiveCall;
 use super::feed::FeedLine;
 use super::finish;
-use super::LiveConfig;
+use super::{LiveConfig, UP};
 use crate::asr::Word;
 use crate::audio::refine_span;
 use crate::detect::{ChannelWord, Detections};
 use crate::live::LIVE_RATE;
+use crate::pipeline::transcript::seconds;
 use crate::pipeline::Engine;
 use crate::redact::{pad_and_merge, Bleeper};
-use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
+use crate::time::{from_seconds, Span, ASR_RATE};
 
 /// Words this far before the release point no longer change what is bleeped.
 const DETECT_HISTORY: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often (in released audio) the transcript checkpoint is rewritten.
 const CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(10);
-/// 16 kHz samples per 8 kHz sample.
-const UP: u64 = (ASR_RATE / LIVE_RATE) as u64;
 
 fn dtmf_words(call: &LiveCall) -> Vec<ChannelWord> {
     call.streams
@@ -260,17 +259,9 @@ fn emit_lines(
             call: call.id.clone(),
             channel: c as u16,
             speaker: finish::speaker(call, c),
-            start: seconds16(masked[0].1.start),
-            end: seconds16(masked[masked.len() - 1].1.end),
-            text: masked
-                .iter()
-                .map(|(t, _)| t.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            start: seconds(masked[0].1.start),
+            end: seconds(masked[masked.len() - 1].1.end),
+            text: finish::joined(&masked),
         });
     }
-}
-
-pub(super) fn seconds16(sample: u64) -> f64 {
-    (to_seconds(sample, ASR_RATE) * 1000.0).round() / 1000.0
 }
