@@ -67,7 +67,8 @@ pub struct PipelineConfig {
     pub bleep: BleepConfig,
     /// How far a span's edges may move outward to reach the end of the speech burst.
     pub refine_max_extend_s: f64,
-    /// Long silences cut out before Whisper (None: Whisper hears everything).
+    /// Long silences cut out before Whisper (None: Whisper hears everything). Only taken
+    /// for languages [`silence_cut_for`] allows; [`Engine::new`] drops it for the others.
     pub silence_cut: Option<CutConfig>,
 }
 
@@ -109,8 +110,14 @@ impl Engine {
         transcriber_config: TranscriberConfig,
         rules: Rules,
         keyring: Arc<Keyring>,
-        config: PipelineConfig,
+        mut config: PipelineConfig,
     ) -> Result<Self, PipelineError> {
+        // A config built from the English default and given another language must not
+        // keep the English silence cut (it leaked a spoken Chinese ID): the language
+        // decides whether cutting is allowed at all.
+        if silence_cut_for(&config.language).is_none() {
+            config.silence_cut = None;
+        }
         Ok(Engine {
             transcriber: Transcriber::load(model_path, transcriber_config)?,
             detector: Detector::new(rules)?,

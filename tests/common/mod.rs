@@ -44,7 +44,6 @@ pub fn engine(model: &str, lang: &str) -> Option<TestEngine> {
     let config = PipelineConfig {
         model_label: model.into(),
         language: lang.into(),
-        silence_cut: hushline::pipeline::silence_cut_for(lang),
         ..PipelineConfig::default()
     };
     let engine = Engine::new(&path, cfg, Rules::default(), keyring.clone(), config).unwrap();
