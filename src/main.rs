@@ -57,8 +57,10 @@ enum Command {
         source: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        /// Files processed at once; whisper threads per file = cores / jobs.
-        #[arg(long, default_value_t = 1)]
+        /// Files processed at once; whisper threads per file = cores / jobs. The default is
+        /// one file per core, up to 4 (on 2 cores, 1.3x the throughput of one file with 2
+        /// threads for tiny.en; README "Performance").
+        #[arg(long, default_value_t = default_jobs())]
         jobs: usize,
         #[command(flatten)]
         common: Common,
@@ -304,6 +306,12 @@ fn load_keyring(cli: Option<&Path>) -> Result<Arc<Keyring>> {
     Ok(Arc::new(keyring))
 }
 
+/// Files at once for batch work: one per core (whisper.cpp scales better over files than
+/// over threads on small models), at most 4 so memory stays modest on big machines.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 fn whisper_threads(jobs: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / jobs.max(1)).max(1)
@@ -334,6 +342,7 @@ fn build_engine_with(
     };
     let mut transcriber = TranscriberConfig {
         threads: whisper_threads(jobs),
+        lanes: jobs.max(1),
         language: common.lang.clone(),
         ..TranscriberConfig::default()
     };

@@ -7,7 +7,8 @@
 //! [`super::window`]), and must never log or put into an error the text it heard.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
@@ -52,9 +53,14 @@ pub enum AsrError {
 /// How to run Whisper.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranscriberConfig {
-    /// whisper.cpp threads for one transcription; their pool spin-waits, so the sum over
-    /// concurrent transcribers must not exceed the cores.
+    /// whisper.cpp threads for one transcription; their pool spin-waits, so
+    /// `threads * lanes` must not exceed the cores.
     pub threads: usize,
+    /// Transcriptions that may run at once (one whisper.cpp decoding state each, sharing
+    /// the model's weights). On small models one thread per lane and one lane per core
+    /// beats one lane using every core: whisper.cpp's threads synchronise after every
+    /// operation, which tiny's small matrices cannot amortise.
+    pub lanes: usize,
     /// `"en"`, `"zh"`, … or `"auto"` (detect per window; multilingual models only).
     pub language: String,
     pub timing: TimingMode,
@@ -75,6 +81,7 @@ impl Default for TranscriberConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         TranscriberConfig {
             threads: cores.min(2),
+            lanes: 1,
             language: "en".to_string(),
             timing: TimingMode::Dtw,
             no_speech_threshold: 0.6,
@@ -84,11 +91,28 @@ impl Default for TranscriberConfig {
     }
 }
 
-/// A loaded Whisper model plus one decoding state; calls are serialised.
+/// A loaded Whisper model plus `lanes` decoding states; a call takes a free state and
+/// waits when all are busy.
 pub struct Transcriber {
-    state: Mutex<WhisperState>,
+    free_states: Receiver<WhisperState>,
+    return_states: Sender<WhisperState>,
     cfg: TranscriberConfig,
     eot: i32,
+}
+
+/// A decoding state borrowed from the pool; goes back when dropped (also on a panic).
+struct Lane<'a> {
+    state: Option<WhisperState>,
+    home: &'a Sender<WhisperState>,
+}
+
+impl Drop for Lane<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            // The receiver lives in the same Transcriber, so this cannot fail.
+            let _ = self.home.send(state);
+        }
+    }
 }
 
 impl std::fmt::Debug for Transcriber {
@@ -111,8 +135,8 @@ impl Transcriber {
         if !model_path.is_file() {
             return Err(load_err("no such file".into()));
         }
-        if cfg.threads == 0 {
-            return Err(load_err("threads must be at least 1".into()));
+        if cfg.threads == 0 || cfg.lanes == 0 {
+            return Err(load_err("threads and lanes must be at least 1".into()));
         }
         let preset = match cfg.timing {
             TimingMode::Dtw => Some(dtw_preset(model_path)?),
@@ -129,10 +153,15 @@ impl Transcriber {
         let ctx = WhisperContext::new_with_params(model_path, params)
             .map_err(|e| load_err(format!("{e} (not a whisper.cpp ggml model, or truncated)")))?;
         check_language(&ctx, &cfg.language)?;
-        let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;
+        let (return_states, free_states) = bounded(cfg.lanes);
+        for _ in 0..cfg.lanes {
+            let state = ctx.create_state().map_err(|e| load_err(e.to_string()))?;
+            let _ = return_states.send(state);
+        }
         let eot = ctx.token_eot();
         Ok(Transcriber {
-            state: Mutex::new(state),
+            free_states,
+            return_states,
             cfg,
             eot,
         })
@@ -232,10 +261,16 @@ impl Transcriber {
             params.set_audio_ctx(fitted_audio_ctx(audio.len()));
         }
 
-        let mut state = self
+        let mut lane = Lane {
+            state: Some(self.free_states.recv().map_err(|_| {
+                AsrError::Whisper("the transcriber's decoding states are gone".into())
+            })?),
+            home: &self.return_states,
+        };
+        let state = lane
             .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .as_mut()
+            .expect("a lane holds its state until dropped");
         state
             .full(params, audio)
             .map_err(|e| AsrError::Whisper(e.to_string()))?;

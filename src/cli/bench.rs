@@ -14,7 +14,7 @@ use hushline::asr::TranscriberConfig;
 use hushline::pipeline::bench;
 use hushline::store;
 
-use super::{build_engine, models_dir, whisper_threads, Common};
+use super::{build_engine_with, default_jobs, models_dir, Common};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -25,9 +25,13 @@ pub struct BenchArgs {
     model: String,
     #[arg(long, default_value = "en")]
     lang: String,
-    /// whisper.cpp threads (default: the cores, at most 2 as in every command).
+    /// Cores each contender may use (default: the cores, at most 2 as in every command).
     #[arg(long)]
     threads: Option<usize>,
+    /// Files the pipeline redacts at once, sharing the threads (default: as `batch`,
+    /// one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
     #[arg(long, default_value_t = 1)]
     runs: usize,
     /// Also run faster-whisper (installed into a virtual environment on first use).
@@ -59,6 +63,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
         model_path,
         language: args.lang.clone(),
         threads,
+        jobs: args.jobs.unwrap_or_else(default_jobs).clamp(1, threads),
         runs: args.runs,
         faster_whisper,
     };
@@ -73,9 +78,10 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
         lang: args.lang.clone(),
         rules: None,
     };
-    let jobs = (whisper_threads(1) / threads).max(1);
     let report = bench::run(&inputs, skipped, &options, &|| {
-        let mut engine = build_engine(&common, &keyring, jobs)?;
+        let mut engine = build_engine_with(&common, &keyring, options.jobs, |asr| {
+            asr.threads = (threads / options.jobs).max(1);
+        })?;
         if args.no_silence_cut {
             engine.config.silence_cut = None;
         }

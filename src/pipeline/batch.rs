@@ -119,56 +119,72 @@ pub fn run(
         ignored,
     });
 
-    let (work_tx, work_rx) = bounded::<PathBuf>(inputs.len().max(1));
-    for input in &inputs {
-        let _ = work_tx.send(input.clone());
+    let mut files = Vec::with_capacity(inputs.len());
+    let work = |input: PathBuf| {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let outcome = process_one(engine, &input, source, out, cancel);
+        let cancelled =
+            matches!(&outcome, FileOutcome::Failed { error, .. } if error == "cancelled");
+        (!cancelled).then_some(outcome)
+    };
+    in_parallel(inputs, jobs, work, |outcome| {
+        on_event(BatchEvent::Finished(&outcome));
+        files.push(outcome);
+    });
+    files.sort_by(|a, b| input_of(a).cmp(input_of(b)));
+    let audio_s = files
+        .iter()
+        .map(|f| match f {
+            FileOutcome::Done(r) => r.duration_s,
+            _ => 0.0,
+        })
+        .sum();
+    Ok(BatchReport {
+        source: source.to_path_buf(),
+        out: out.to_path_buf(),
+        jobs,
+        ignored_files: ignored,
+        wall_s: started.elapsed().as_secs_f64(),
+        audio_s,
+        cancelled: cancel.load(Ordering::Relaxed),
+        files,
+    })
+}
+
+/// Runs `work` on every item with `jobs` worker threads and hands each result, as it
+/// comes, to `on_done` on the calling thread. A worker stops taking items once `work`
+/// returns None (cancelled).
+pub fn in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    jobs: usize,
+    work: impl Fn(T) -> Option<R> + Sync,
+    mut on_done: impl FnMut(R),
+) {
+    let (work_tx, work_rx) = bounded::<T>(items.len().max(1));
+    for item in items {
+        let _ = work_tx.send(item);
     }
     drop(work_tx);
-    let (done_tx, done_rx) = unbounded::<FileOutcome>();
-
+    let (done_tx, done_rx) = unbounded::<R>();
+    let work = &work;
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             scope.spawn(move || {
-                for input in work_rx {
-                    if cancel.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let outcome = process_one(engine, &input, source, out, cancel);
-                    if matches!(&outcome, FileOutcome::Failed { error, .. } if error == "cancelled")
-                    {
-                        break;
-                    }
-                    let _ = done_tx.send(outcome);
+                for item in work_rx {
+                    let Some(result) = work(item) else { break };
+                    let _ = done_tx.send(result);
                 }
             });
         }
         drop(done_tx);
-        let mut files = Vec::with_capacity(inputs.len());
-        for outcome in done_rx {
-            on_event(BatchEvent::Finished(&outcome));
-            files.push(outcome);
+        for result in done_rx {
+            on_done(result);
         }
-        files.sort_by(|a, b| input_of(a).cmp(input_of(b)));
-        let audio_s = files
-            .iter()
-            .map(|f| match f {
-                FileOutcome::Done(r) => r.duration_s,
-                _ => 0.0,
-            })
-            .sum();
-        Ok(BatchReport {
-            source: source.to_path_buf(),
-            out: out.to_path_buf(),
-            jobs,
-            ignored_files: ignored,
-            wall_s: started.elapsed().as_secs_f64(),
-            audio_s,
-            cancelled: cancel.load(Ordering::Relaxed),
-            files,
-        })
-    })
+    });
 }
 
 fn input_of(outcome: &FileOutcome) -> &Path {

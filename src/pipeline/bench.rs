@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
+use super::batch::in_parallel;
 use super::{process_file, Engine, Stage};
 use crate::asr::bare::BareWhisper;
 use crate::audio::resample::resample_all;
@@ -30,8 +31,12 @@ pub struct BenchOptions {
     /// The ggml model both whisper.cpp contenders use.
     pub model_path: PathBuf,
     pub language: String,
-    /// whisper.cpp threads for both (and CTranslate2 threads for faster-whisper).
+    /// Cores every contender may use: whisper.cpp threads of the bare baseline,
+    /// CTranslate2 threads of faster-whisper, and `jobs` × threads per file of the
+    /// pipeline.
     pub threads: usize,
+    /// Files the pipeline redacts at once (as `hushline batch --jobs`).
+    pub jobs: usize,
     /// Repetitions; the machine may be shared, so report ranges, not one number.
     pub runs: usize,
     pub faster_whisper: Option<FasterWhisperOptions>,
@@ -73,6 +78,7 @@ pub struct BenchReport {
     /// Seconds of audio per run (file durations, not channel-seconds).
     pub audio_s: f64,
     pub threads: usize,
+    pub jobs: usize,
     pub model: PathBuf,
     pub runs: Vec<RunResult>,
 }
@@ -146,11 +152,22 @@ pub fn run(
         let engine = build_engine()?;
         let cancel = AtomicBool::new(false);
         let started = Instant::now();
-        for input in inputs {
-            process_file(&engine, input, out.path(), &cancel)
-                .with_context(|| format!("redacting {}", input.display()))?;
-        }
+        let mut failures = Vec::new();
+        let redact = |input: PathBuf| {
+            Some(
+                process_file(&engine, &input, out.path(), &cancel)
+                    .with_context(|| format!("redacting {}", input.display())),
+            )
+        };
+        in_parallel(inputs.to_vec(), options.jobs, redact, |done| {
+            if let Err(e) = done {
+                failures.push(e);
+            }
+        });
         let pipeline_s = started.elapsed().as_secs_f64();
+        if let Some(first) = failures.into_iter().next() {
+            return Err(first);
+        }
         let pipeline_peak_mb = peak_memory_mb();
         let stages = engine
             .timings
@@ -177,6 +194,7 @@ pub fn run(
         skipped,
         audio_s,
         threads: options.threads,
+        jobs: options.jobs,
         model: options.model_path.clone(),
         runs,
     })
@@ -302,11 +320,12 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} files, {:.1} s of audio, model {}, {} threads, {} run(s)",
+            "{} files, {:.1} s of audio, model {}, {} threads, pipeline {} file(s) at once, {} run(s)",
             self.files.len(),
             self.audio_s,
             self.model.display(),
             self.threads,
+            self.jobs,
             self.runs.len()
         )?;
         for (path, why) in &self.skipped {
