@@ -70,9 +70,12 @@ pub struct TranscriberConfig {
     /// Upper bound of tokens per decoding pass (0 = whisper.cpp's own bound, 220).
     pub max_tokens: u32,
     /// Encode only as much audio context as a short window needs (plus a margin) instead
-    /// of whisper.cpp's fixed 30 s; the encoder's cost then follows the window's length.
-    /// Used by live recognition, which re-hears short, growing windows. Off by default:
-    /// on samples/ it made tiny.en loop on one 14 s window (bleeped whole, fail closed).
+    /// of whisper.cpp's fixed 30 s; the encoder's cost then follows the window's length
+    /// (tiny.en: a 10 s context costs a fifth of a 30 s one). A window whose fitted
+    /// pass loops is heard again with the full context, so a loop costs time, not
+    /// text. Used by live recognition, which re-hears short, growing windows. Off for
+    /// files: on samples/ it saved no time there (the one window that looped paid for
+    /// the rest) and moved word edges.
     pub fit_audio_ctx: bool,
 }
 
@@ -204,14 +207,20 @@ impl Transcriber {
         } else {
             samples
         };
-        let raw = self.decode(audio)?;
-        let ids: Vec<i32> = raw
-            .iter()
-            .flat_map(|s| s.tokens.iter())
-            .filter(|t| t.id < self.eot)
-            .map(|t| t.id)
-            .collect();
-        if find_loop(&ids).is_some() {
+        let fitted =
+            self.cfg.fit_audio_ctx && fitted_audio_ctx(audio.len()) < FULL_AUDIO_CTX as i32;
+        let mut raw = self.decode(audio, fitted)?;
+        if fitted && self.looped(&raw) {
+            // Whisper was trained on 30 s contexts; a shortened one occasionally makes
+            // it repeat itself. Hear the window again the way it was trained.
+            tracing::debug!(
+                start = window.start,
+                end = window.end,
+                "decoder looped with a fitted audio context; re-decoding with the full one"
+            );
+            raw = self.decode(audio, false)?;
+        }
+        if self.looped(&raw) {
             tracing::warn!(
                 start = window.start,
                 end = window.end,
@@ -233,7 +242,20 @@ impl Transcriber {
         Ok(segments)
     }
 
-    fn decode(&self, audio: &[f32]) -> Result<Vec<RawSegment>, AsrError> {
+    /// True when the decoder got stuck repeating itself.
+    fn looped(&self, raw: &[RawSegment]) -> bool {
+        let ids: Vec<i32> = raw
+            .iter()
+            .flat_map(|s| s.tokens.iter())
+            .filter(|t| t.id < self.eot)
+            .map(|t| t.id)
+            .collect();
+        find_loop(&ids).is_some()
+    }
+
+    /// One whisper.cpp pass over `audio`; `fit` encodes only the audio context the
+    /// window needs instead of the full 30 s.
+    fn decode(&self, audio: &[f32], fit: bool) -> Result<Vec<RawSegment>, AsrError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.cfg.threads as i32);
         let language = self.cfg.language.as_str();
@@ -257,7 +279,7 @@ impl Transcriber {
         if self.cfg.max_tokens > 0 {
             params.set_max_tokens(self.cfg.max_tokens as i32);
         }
-        if self.cfg.fit_audio_ctx {
+        if fit {
             params.set_audio_ctx(fitted_audio_ctx(audio.len()));
         }
 

@@ -61,7 +61,11 @@ impl BatchReport {
 pub fn find_inputs(root: &Path) -> Result<(Vec<PathBuf>, usize), PipelineError> {
     let mut inputs = Vec::new();
     let mut ignored = 0;
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+    // Archives are often assembled from symlinks; a link to a file is that file.
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|e| PipelineError::Io {
             context: format!("reading {}", root.display()),
             source: e.into(),
@@ -129,7 +133,7 @@ pub fn run(
             matches!(&outcome, FileOutcome::Failed { error, .. } if error == "cancelled");
         (!cancelled).then_some(outcome)
     };
-    in_parallel(inputs, jobs, work, |outcome| {
+    in_parallel(largest_first(inputs), jobs, work, |outcome| {
         on_event(BatchEvent::Finished(&outcome));
         files.push(outcome);
     });
@@ -151,6 +155,36 @@ pub fn run(
         cancelled: cancel.load(Ordering::Relaxed),
         files,
     })
+}
+
+/// `inputs` ordered by the work they hold, largest first: seconds of audio times channels
+/// where the header declares the length, else the file's size. Workers that take long
+/// calls first finish together; in path order a long call taken last runs alone while
+/// the other workers idle.
+pub fn largest_first(inputs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut sized: Vec<(f64, PathBuf)> = inputs
+        .into_iter()
+        .map(|path| (expected_work(&path), path))
+        .collect();
+    sized.sort_by(|a, b| b.0.total_cmp(&a.0));
+    sized.into_iter().map(|(_, path)| path).collect()
+}
+
+/// Channel-seconds of audio from the header alone; unreadable files come first (their
+/// error is reported at once) and files of unknown length are guessed at 64 kbit/s.
+fn expected_work(path: &Path) -> f64 {
+    match crate::audio::AudioReader::open(path) {
+        Ok(reader) => {
+            let info = reader.info();
+            match info.frames {
+                Some(frames) => {
+                    frames as f64 / f64::from(info.rate.max(1)) * f64::from(info.channels)
+                }
+                None => std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 8_000.0),
+            }
+        }
+        Err(_) => f64::INFINITY,
+    }
 }
 
 /// Runs `work` on every item with `jobs` worker threads and hands each result, as it

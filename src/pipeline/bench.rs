@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::batch::in_parallel;
+use super::batch::{in_parallel, largest_first};
 use super::{process_file, Engine, Stage};
 use crate::asr::bare::BareWhisper;
 use crate::audio::resample::resample_all;
@@ -159,11 +159,16 @@ pub fn run(
                     .with_context(|| format!("redacting {}", input.display())),
             )
         };
-        in_parallel(inputs.to_vec(), options.jobs, redact, |done| {
-            if let Err(e) = done {
-                failures.push(e);
-            }
-        });
+        in_parallel(
+            largest_first(inputs.to_vec()),
+            options.jobs,
+            redact,
+            |done| {
+                if let Err(e) = done {
+                    failures.push(e);
+                }
+            },
+        );
         let pipeline_s = started.elapsed().as_secs_f64();
         if let Some(first) = failures.into_iter().next() {
             return Err(first);
