@@ -176,3 +176,28 @@ fn missing_or_corrupt_model_is_a_clear_error() {
         assert!(matches!(err, AsrError::ModelLoad { .. }), "{err}");
     }
 }
+
+/// Two lanes (one decoding state each, sharing the weights) serve two callers at once,
+/// and each caller hears exactly what a lone caller hears: states are not mixed up.
+#[test]
+fn lanes_serve_concurrent_callers_independently() {
+    let cfg = TranscriberConfig {
+        threads: 1,
+        lanes: 2,
+        ..TranscriberConfig::default()
+    };
+    let Some(asr) = load(cfg) else {
+        return;
+    };
+    let clean = fixture();
+    let phone = phone_fixture();
+    let text = |f: &Fixture| transcript(&words(&asr.transcribe_window(&f.samples, 0).unwrap()));
+    let alone = (text(&clean), text(&phone));
+    let together = std::thread::scope(|s| {
+        let a = s.spawn(|| text(&clean));
+        let b = s.spawn(|| text(&phone));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(!alone.0.is_empty() && !alone.1.is_empty());
+    assert_eq!(together, alone);
+}

@@ -256,3 +256,60 @@ fn process_one(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_wav(path: &Path, seconds: f64, channels: u16) {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: 8_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for _ in 0..(seconds * 8_000.0) as usize * channels as usize {
+            w.write_sample(0i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn longest_work_goes_first_and_unreadable_files_lead() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        write_wav(&p("a_short_stereo.wav"), 1.0, 2);
+        write_wav(&p("b_long_mono.wav"), 3.0, 1);
+        write_wav(&p("c_mid_mono.wav"), 1.5, 1);
+        std::fs::write(p("d_broken.wav"), b"not audio").unwrap();
+        let names: Vec<String> = largest_first(find_inputs(dir.path()).unwrap().0)
+            .iter()
+            .map(|x| x.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "d_broken.wav",
+                "b_long_mono.wav",
+                "a_short_stereo.wav",
+                "c_mid_mono.wav"
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn linked_recordings_are_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let archive = dir.path().join("archive");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::create_dir_all(&archive).unwrap();
+        write_wav(&store.join("call.wav"), 0.5, 1);
+        std::os::unix::fs::symlink(store.join("call.wav"), archive.join("linked.wav")).unwrap();
+        let (inputs, ignored) = find_inputs(&archive).unwrap();
+        assert_eq!(inputs, vec![archive.join("linked.wav")]);
+        assert_eq!(ignored, 0);
+    }
+}
