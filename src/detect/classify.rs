@@ -425,6 +425,16 @@ pub(crate) fn groups(pieces: &[Piece], idx: &[usize]) -> Vec<usize> {
     out
 }
 
+/// True when the sentence holding lexeme `at` ends in a question mark. A question after
+/// a number asks for the next one ("12 30. And the security code?"), so it is not that
+/// number's context; a statement after it can be ("… that's my card number.").
+fn in_question(lexes: &[Lex], at: usize) -> bool {
+    lexes[at..]
+        .iter()
+        .find(|l| l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str()))
+        .is_some_and(|l| l.text == "?" || l.text == "？")
+}
+
 /// Categories of the context phrases near a run, nearest first: before the run on any
 /// channel within `before` samples, or after it on the same channel within
 /// `context_after_words` words. Only phrases within `CLUSTER` of the nearest one count,
@@ -444,7 +454,7 @@ pub(crate) fn nearby_context(
         let cand = if (same && h.lex.1 < lex.0) || (!same && h.span.start < span.start) {
             let dist = span.start.saturating_sub(h.span.end);
             (dist <= before).then_some((dist, false))
-        } else if same && h.lex.0 > lex.1 {
+        } else if same && h.lex.0 > lex.1 && !in_question(lexes, h.lex.1) {
             let words_between = lexes[lex.1 + 1..h.lex.0]
                 .iter()
                 .filter(|l| is_context_lexeme(l))

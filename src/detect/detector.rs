@@ -140,6 +140,7 @@ impl Detector {
             let th = &self.rules.thresholds;
             let mut card_end: Option<u64> = None;
             let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks);
+            let runs = without_phrase_digits(runs, ch, &hits);
             let mut r = 0;
             while r < runs.len() {
                 let (used, run_items) = match self.joined_items(ch, &hits, &runs[r..]) {
@@ -574,6 +575,26 @@ fn strong_part<'r>(ch: &Channel, run: &'r [usize]) -> &'r [usize] {
         (Some(a), Some(b)) => &run[a..=b],
         _ => &[],
     }
+}
+
+/// Runs without the digit words that belong to a context phrase of their channel ("the
+/// three-digit code", "four digit code"): they name a number, they are not one. A run is
+/// split where such a word was.
+fn without_phrase_digits(runs: Vec<Vec<usize>>, ch: &Channel, hits: &[Hit]) -> Vec<Vec<usize>> {
+    let in_phrase = |i: usize| {
+        let lex = ch.pieces[i].lex;
+        hits.iter()
+            .any(|h| h.channel == ch.id && h.lex.0 <= lex.0 && lex.1 <= h.lex.1)
+    };
+    let mut out = Vec::with_capacity(runs.len());
+    for run in runs {
+        for part in run.split(|&i| in_phrase(i)) {
+            if !part.is_empty() {
+                out.push(part.to_vec());
+            }
+        }
+    }
+    out
 }
 
 /// ASCII digits of pieces `idx`, `X` for a check character.
