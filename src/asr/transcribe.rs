@@ -6,10 +6,13 @@
 //! loop check that makes callers fail closed. Must not window long audio (that is
 //! [`super::window`]), and must never log or put into an error the text it heard.
 
+use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use whisper_rs::whisper_rs_sys as sys;
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
     WhisperContextParameters, WhisperState,
@@ -74,8 +77,8 @@ pub struct TranscriberConfig {
     /// (tiny.en: a 10 s context costs a fifth of a 30 s one). A window whose fitted
     /// pass loops is heard again with the full context, so a loop costs time, not
     /// text. Used by live recognition, which re-hears short, growing windows. Off for
-    /// files: on samples/ it saved no time there (the one window that looped paid for
-    /// the rest) and moved word edges.
+    /// files: with one thread per file it saved 3 % of recognition time on samples/
+    /// (one of 8 windows looped and was heard twice) and moved word edges.
     pub fit_audio_ctx: bool,
 }
 
@@ -209,8 +212,8 @@ impl Transcriber {
         };
         let fitted =
             self.cfg.fit_audio_ctx && fitted_audio_ctx(audio.len()) < FULL_AUDIO_CTX as i32;
-        let mut raw = self.decode(audio, fitted)?;
-        if fitted && self.looped(&raw) {
+        let mut pass = self.decode(audio, fitted)?;
+        if fitted && matches!(pass, Pass::Looped) {
             // Whisper was trained on 30 s contexts; a shortened one occasionally makes
             // it repeat itself. Hear the window again the way it was trained.
             tracing::debug!(
@@ -218,9 +221,9 @@ impl Transcriber {
                 end = window.end,
                 "decoder looped with a fitted audio context; re-decoding with the full one"
             );
-            raw = self.decode(audio, false)?;
+            pass = self.decode(audio, false)?;
         }
-        if self.looped(&raw) {
+        let Pass::Heard(raw) = pass else {
             tracing::warn!(
                 start = window.start,
                 end = window.end,
@@ -230,7 +233,7 @@ impl Transcriber {
                 spans: vec![window],
                 completed: Vec::new(),
             });
-        }
+        };
         let mut segments = assemble(
             &raw,
             self.eot,
@@ -242,20 +245,11 @@ impl Transcriber {
         Ok(segments)
     }
 
-    /// True when the decoder got stuck repeating itself.
-    fn looped(&self, raw: &[RawSegment]) -> bool {
-        let ids: Vec<i32> = raw
-            .iter()
-            .flat_map(|s| s.tokens.iter())
-            .filter(|t| t.id < self.eot)
-            .map(|t| t.id)
-            .collect();
-        find_loop(&ids).is_some()
-    }
-
     /// One whisper.cpp pass over `audio`; `fit` encodes only the audio context the
-    /// window needs instead of the full 30 s.
-    fn decode(&self, audio: &[f32], fit: bool) -> Result<Vec<RawSegment>, AsrError> {
+    /// window needs instead of the full 30 s. A pass that starts repeating itself is
+    /// stopped as soon as the loop shows (a stuck decoder would otherwise run to its
+    /// token limit) and reported as [`Pass::Looped`].
+    fn decode(&self, audio: &[f32], fit: bool) -> Result<Pass, AsrError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.cfg.threads as i32);
         let language = self.cfg.language.as_str();
@@ -293,9 +287,24 @@ impl Transcriber {
             .state
             .as_mut()
             .expect("a lane holds its state until dropped");
-        state
-            .full(params, audio)
-            .map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let watch = LoopWatch {
+            eot: self.eot,
+            looped: AtomicBool::new(false),
+        };
+        let watch_ptr = &watch as *const LoopWatch as *mut c_void;
+        // SAFETY: both callbacks only read `watch` through `watch_ptr`, and whisper.cpp
+        // calls them only inside this `full()`, while `watch` is alive on this frame.
+        unsafe {
+            params.set_filter_logits_callback(Some(watch_tokens));
+            params.set_filter_logits_callback_user_data(watch_ptr);
+            params.set_abort_callback(Some(stop_if_looped));
+            params.set_abort_callback_user_data(watch_ptr);
+        }
+        let heard = state.full(params, audio);
+        if watch.looped.load(Ordering::Relaxed) {
+            return Ok(Pass::Looped);
+        }
+        heard.map_err(|e| AsrError::Whisper(e.to_string()))?;
         let mut out = Vec::new();
         for seg in state.as_iter() {
             let mut tokens = Vec::with_capacity(seg.n_tokens().max(0) as usize);
@@ -320,8 +329,67 @@ impl Transcriber {
                 tokens,
             });
         }
-        Ok(out)
+        // The watch sees one segment's tokens at a time; a loop across segments shows here.
+        let ids: Vec<i32> = out
+            .iter()
+            .flat_map(|s| s.tokens.iter())
+            .filter(|t| t.id < self.eot)
+            .map(|t| t.id)
+            .collect();
+        Ok(if find_loop(&ids).is_some() {
+            Pass::Looped
+        } else {
+            Pass::Heard(out)
+        })
     }
+}
+
+/// What one decoding pass produced.
+enum Pass {
+    Heard(Vec<RawSegment>),
+    /// The decoder repeated itself: nothing of the pass is trusted.
+    Looped,
+}
+
+/// Shared with whisper.cpp's callbacks during one pass.
+struct LoopWatch {
+    eot: i32,
+    looped: AtomicBool,
+}
+
+/// whisper.cpp's logits filter, called before each token is chosen with the tokens of
+/// the segment so far: flags a repetition loop. It leaves the logits alone.
+unsafe extern "C" fn watch_tokens(
+    _ctx: *mut sys::whisper_context,
+    _state: *mut sys::whisper_state,
+    tokens: *const sys::whisper_token_data,
+    n_tokens: c_int,
+    _logits: *mut f32,
+    user_data: *mut c_void,
+) {
+    // SAFETY: `user_data` is the `LoopWatch` that `decode` keeps alive during `full()`.
+    let watch = unsafe { &*(user_data as *const LoopWatch) };
+    if tokens.is_null() || n_tokens <= 0 || watch.looped.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: whisper.cpp passes its current token vector: `n_tokens` valid entries.
+    let tokens = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
+    let ids: Vec<i32> = tokens
+        .iter()
+        .map(|t| t.id)
+        .filter(|&id| id < watch.eot)
+        .collect();
+    if find_loop(&ids).is_some() {
+        watch.looped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// whisper.cpp's abort check, asked during every encoder and decoder computation: stops
+/// the pass once the watch saw a loop.
+unsafe extern "C" fn stop_if_looped(user_data: *mut c_void) -> bool {
+    // SAFETY: as in `watch_tokens`.
+    let watch = unsafe { &*(user_data as *const LoopWatch) };
+    watch.looped.load(Ordering::Relaxed)
 }
 
 /// Encoder frames per second of audio (one per 20 ms) and whisper.cpp's full context.
@@ -498,6 +566,50 @@ mod tests {
         assert_eq!(fitted_audio_ctx(10 * 16_000 + 1), 601);
         assert_eq!(fitted_audio_ctx(29 * 16_000), 1500);
         assert_eq!(fitted_audio_ctx(MAX_WINDOW), 1500);
+    }
+
+    #[test]
+    fn the_watch_stops_a_pass_once_its_tokens_loop() {
+        let eot = 50_256;
+        let watch = LoopWatch {
+            eot,
+            looped: AtomicBool::new(false),
+        };
+        let user_data = &watch as *const LoopWatch as *mut c_void;
+        let token = |id: i32| sys::whisper_token_data {
+            id,
+            tid: 0,
+            p: 0.9,
+            plog: 0.0,
+            pt: 0.0,
+            ptsum: 0.0,
+            t0: 0,
+            t1: 0,
+            t_dtw: 0,
+            vlen: 0.0,
+        };
+        let see = |ids: &[i32]| {
+            let tokens: Vec<sys::whisper_token_data> = ids.iter().map(|&id| token(id)).collect();
+            // SAFETY: null context/state are never read; `tokens` and `watch` outlive the call.
+            unsafe {
+                watch_tokens(
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    tokens.as_ptr(),
+                    tokens.len() as c_int,
+                    std::ptr::null_mut(),
+                    user_data,
+                );
+                stop_if_looped(user_data)
+            }
+        };
+        // A card read as digit groups, then timestamps (>= eot): no loop.
+        let card = [604, 2670, 604, 2670, 604, 2670, 604, 2670, eot + 7, eot + 9];
+        assert!(!see(&card));
+        // "852-" over and over: stopped.
+        let runaway: Vec<i32> = [23, 3980, 12].repeat(12);
+        assert!(see(&runaway));
+        assert!(see(&card), "once stopped, the pass stays stopped");
     }
 
     #[test]
