@@ -441,6 +441,14 @@ fn run_batch(source: &Path, out: &Path, jobs: usize, common: &Common) -> Result<
 
     let report_path = out.join("batch-report.json");
     hushline::fsutil::write_atomic(&report_path, &serde_json::to_vec_pretty(&report)?)?;
+    if report.files.is_empty() {
+        eprintln!(
+            "no audio files under {} ({} other file(s) ignored; audio files end in {})",
+            source.display(),
+            report.ignored_files,
+            batch::AUDIO_EXTENSIONS.join(", ")
+        );
+    }
     let done = report.count(|f| matches!(f, FileOutcome::Done(_)));
     let skipped = report.count(|f| matches!(f, FileOutcome::Skipped { .. }));
     let failed = report.failed();

@@ -138,13 +138,11 @@ pub fn run(
         files.push(outcome);
     });
     files.sort_by(|a, b| input_of(a).cmp(input_of(b)));
-    let audio_s = files
-        .iter()
-        .map(|f| match f {
-            FileOutcome::Done(r) => r.duration_s,
-            _ => 0.0,
-        })
-        .sum();
+    // fold from +0.0: an empty f64 sum is -0.0, printed as "-0.00 h".
+    let audio_s = files.iter().fold(0.0, |sum, f| match f {
+        FileOutcome::Done(r) => sum + r.duration_s,
+        _ => sum,
+    });
     Ok(BatchReport {
         source: source.to_path_buf(),
         out: out.to_path_buf(),
