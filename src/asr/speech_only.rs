@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::transcribe::{AsrError, Transcriber};
-use super::window::StreamingTranscriber;
+use super::window::{finish_call, StreamingTranscriber};
 use super::Segment;
 use crate::audio::compact::{CutConfig, SilenceCutter, TimeMap};
 use crate::time::Span;
@@ -54,14 +54,7 @@ impl<'a> SpeechOnlyTranscriber<'a> {
         let (rest, rest_unsure) = split(to_original(inner.finish(), &map))?;
         segments.extend(rest);
         unsure.extend(rest_unsure);
-        if unsure.is_empty() {
-            Ok(segments)
-        } else {
-            Err(AsrError::Loop {
-                spans: unsure,
-                completed: segments,
-            })
-        }
+        finish_call(segments, unsure)
     }
 
     /// Time spent on finding and cutting silence so far (the rest is Whisper's).

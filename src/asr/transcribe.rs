@@ -330,18 +330,20 @@ impl Transcriber {
             });
         }
         // The watch sees one segment's tokens at a time; a loop across segments shows here.
-        let ids: Vec<i32> = out
-            .iter()
-            .flat_map(|s| s.tokens.iter())
-            .filter(|t| t.id < self.eot)
-            .map(|t| t.id)
-            .collect();
-        Ok(if find_loop(&ids).is_some() {
+        let ids = out.iter().flat_map(|s| s.tokens.iter()).map(|t| t.id);
+        Ok(if text_loops(ids, self.eot) {
             Pass::Looped
         } else {
             Pass::Heard(out)
         })
     }
+}
+
+/// True when the text tokens among `ids` (special tokens, `eot` and above, are skipped)
+/// repeat themselves in a decoder loop.
+fn text_loops(ids: impl Iterator<Item = i32>, eot: i32) -> bool {
+    let text: Vec<i32> = ids.filter(|&id| id < eot).collect();
+    find_loop(&text).is_some()
 }
 
 /// What one decoding pass produced.
@@ -374,12 +376,7 @@ unsafe extern "C" fn watch_tokens(
     }
     // SAFETY: whisper.cpp passes its current token vector: `n_tokens` valid entries.
     let tokens = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
-    let ids: Vec<i32> = tokens
-        .iter()
-        .map(|t| t.id)
-        .filter(|&id| id < watch.eot)
-        .collect();
-    if find_loop(&ids).is_some() {
+    if text_loops(tokens.iter().map(|t| t.id), watch.eot) {
         watch.looped.store(true, Ordering::Relaxed);
     }
 }

@@ -148,7 +148,8 @@ impl<'a> StreamingTranscriber<'a> {
     }
 }
 
-fn finish_call(out: Vec<Segment>, loops: Vec<Span>) -> Result<Vec<Segment>, AsrError> {
+/// The result of a call: the segments, or a loop error carrying them with the unsure spans.
+pub(super) fn finish_call(out: Vec<Segment>, loops: Vec<Span>) -> Result<Vec<Segment>, AsrError> {
     if loops.is_empty() {
         Ok(out)
     } else {

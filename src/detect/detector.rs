@@ -212,7 +212,9 @@ impl Detector {
     /// Where digits are being read out, per channel: every digit run as the detector
     /// stitches it (same gap and filler rules), with its span and length only. A live
     /// caller uses the runs still growing at the edge of what has been heard, which
-    /// [`Detector::detect`] cannot judge yet.
+    /// [`Detector::detect`] cannot judge yet. Unlike `detect`, digit words inside a
+    /// context phrase ("three-digit") stay in: at the heard edge the phrase may not be
+    /// complete yet, and a provisional run fails closed.
     pub fn digit_runs(&self, words: &[ChannelWord]) -> Vec<DigitRun> {
         let th = &self.rules.thresholds;
         self.channels(words)
