@@ -27,6 +27,24 @@ fn is_context_lexeme(l: &Lex) -> bool {
     l.kind != LexKind::Punct || "$€£¥%#".contains(l.text.as_str())
 }
 
+/// Whether lexeme `l` is the phrase word `t`. A numeral digit is its digit word, so
+/// "3-digit code" is the phrase "three digit code".
+fn same_word(lx: &Lexicon, l: &Lex, t: &str) -> bool {
+    l.text == t
+        || (l.kind == LexKind::Num && lx.digit.get(t) == Some(&(l.text.as_bytes()[0], false)))
+}
+
+/// The phrase-table keys a phrase starting at `l` may be filed under.
+fn phrase_keys<'a>(lx: &'a Lexicon, l: &'a Lex) -> impl Iterator<Item = &'a str> + 'a {
+    let words = lx
+        .digit
+        .iter()
+        .filter(move |_| l.kind == LexKind::Num)
+        .filter(move |(_, &(d, weak))| !weak && d == l.text.as_bytes()[0])
+        .map(|(w, _)| w.as_str());
+    std::iter::once(l.text.as_str()).chain(words)
+}
+
 /// Leftmost-longest phrase matches, so "expiration date" is expiry, not a date.
 pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit> {
     let idx: Vec<usize> = (0..lexes.len())
@@ -35,14 +53,13 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
     let mut hits = Vec::new();
     let mut k = 0;
     while k < idx.len() {
-        let first = &lexes[idx[k]].text;
-        let found = lx.phrases.get(first).and_then(|cands| {
-            cands.iter().find(|(toks, _)| {
+        let found = phrase_keys(lx, &lexes[idx[k]]).find_map(|first| {
+            lx.phrases.get(first)?.iter().find(|(toks, _)| {
                 toks.len() <= idx.len() - k
                     && toks
                         .iter()
                         .enumerate()
-                        .all(|(j, t)| &lexes[idx[k + j]].text == t)
+                        .all(|(j, t)| same_word(lx, &lexes[idx[k + j]], t))
             })
         });
         match found {
@@ -201,6 +218,11 @@ impl Classifier<'_> {
             let dec = match ctx {
                 Category::Cvv if (3..=4).contains(&n) => {
                     decision(EntityKind::Cvv, "context:cvv", 0.9, false)
+                }
+                // Whisper drops repeated digits ("five three three" → "3-3"): what is
+                // left of a code right after it was asked for is still the code.
+                Category::Cvv if (1..=2).contains(&n) => {
+                    decision(EntityKind::Cvv, "fail-closed:cvv-partial", 0.6, false)
                 }
                 Category::Expiry if (1..=6).contains(&n) => {
                     if is_expiry(pure) {

@@ -174,6 +174,7 @@ fn multi_at(lx: &Lexicon, lexes: &[Lex], i: usize) -> Option<(Multi, usize)> {
     })
 }
 
+const HYPHENS: &str = "-–—";
 const SEPARATOR_PUNCT: &str = "-–—/.,:;、，。·'\"()?!？！：；“”‘’";
 
 /// Pieces of one channel's lexemes, in order.
@@ -282,8 +283,12 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
             continue;
         }
         if let Some(&n) = lx.repeats.get(&l.text) {
-            let next = lexes.get(i + 1);
-            let d = next.and_then(|nl| match nl.kind {
+            // Whisper hyphenates the pair: "double-9", "04-double-9", "Triple-86".
+            let at = match lexes.get(i + 1) {
+                Some(h) if h.kind == LexKind::Punct && HYPHENS.contains(h.text.as_str()) => i + 2,
+                _ => i + 1,
+            };
+            let d = lexes.get(at).and_then(|nl| match nl.kind {
                 LexKind::Num => Some(nl.text.as_bytes()[0]),
                 _ => lx.digit.get(&nl.text).map(|x| x.0),
             });
@@ -291,8 +296,8 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
                 for k in 0..n - 1 {
                     out.digit(d, false, i, part(l.span, k as u64, (n - 1) as u64));
                 }
-                out.digit(d, false, i + 1, lexes[i + 1].span);
-                i += 2;
+                out.digit(d, false, at, lexes[at].span);
+                i = at + 1;
                 continue;
             }
         }
