@@ -3,7 +3,10 @@
 //! began; later stages would then see no gap and stitch unrelated numbers together.
 //!
 //! Only ever moves a start later, to just before the sound resumes (with a guard), and
-//! only across a clear pause measured on the window's own audio. Must not touch ends.
+//! only across a clear pause inside the word's first token, measured on the window's own
+//! audio. Later tokens are left alone: Whisper glues digit groups read with pauses
+//! between them into one word ("601-1-7728-3783-2664."), and every group of it must
+//! stay covered. Must not touch ends.
 
 use super::window::FRAME;
 use super::Segment;
@@ -23,8 +26,9 @@ pub(crate) fn trim_leading_pauses(
 ) {
     let frame_of = |sample: u64| (sample.saturating_sub(window_start) / FRAME as u64) as usize;
     for word in segments.iter_mut().flat_map(|s| s.words.iter_mut()) {
-        let first = frame_of(word.span.start).min(frames.len());
-        let last = frame_of(word.span.end).min(frames.len());
+        let lead = word.tokens.first().map_or(word.span, |t| t.span);
+        let first = frame_of(lead.start).min(frames.len());
+        let last = frame_of(lead.end).min(frames.len());
         let Some(onset) = last_onset_after_pause(&frames[first..last], level) else {
             continue;
         };
@@ -91,6 +95,32 @@ mod tests {
         assert_eq!(w.span.start, ((100 - GUARD_FRAMES) * FRAME) as u64);
         assert_eq!(w.tokens[0].span.start, w.span.start);
         assert_eq!(w.span.end, (200 * FRAME) as u64);
+    }
+
+    #[test]
+    fn a_pause_inside_a_word_keeps_the_sound_before_it() {
+        // Whisper's one word for digit groups read with a pause between them: the tail of
+        // the previous word, 0.5 s quiet, a group (the first token), 1 s quiet, the next
+        // group (the second token). Only the first token's pause is trimmed.
+        let frames: Vec<f32> = (0..300)
+            .map(|i| match i {
+                0..10 | 60..100 | 200..300 => 0.3,
+                _ => 0.0,
+            })
+            .collect();
+        let f = |i: u64| i * FRAME as u64;
+        let mut segs = vec![segment(0, f(300))];
+        let word = &mut segs[0].words[0];
+        word.tokens[0].span = Span::new(0, f(150));
+        word.tokens.push(Token {
+            text: "65".into(),
+            span: Span::new(f(150), f(300)),
+            probability: 0.9,
+        });
+        trim_leading_pauses(&mut segs, &frames, 0, 0.03);
+        let w = &segs[0].words[0];
+        assert_eq!(w.span.start, f(60 - GUARD_FRAMES as u64));
+        assert_eq!(w.tokens[1].span, Span::new(f(150), f(300)));
     }
 
     #[test]
