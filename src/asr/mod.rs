@@ -51,6 +51,7 @@ pub struct Segment {
 mod pauses;
 pub mod speech_only;
 pub mod transcribe;
+mod watch;
 pub mod window;
 mod words;
 

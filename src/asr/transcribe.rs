@@ -6,21 +6,19 @@
 //! loop check that makes callers fail closed. Must not window long audio (that is
 //! [`super::window`]), and must never log or put into an error the text it heard.
 
-use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use whisper_rs::whisper_rs_sys as sys;
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
     WhisperContextParameters, WhisperState,
 };
 
+use super::watch::{text_loops, PassWatch};
 use super::window::{frame_rms, pause_level, FRAME};
 pub use super::words::TimingMode;
-use super::words::{assemble, find_loop, RawSegment, RawToken};
+use super::words::{assemble, RawSegment, RawToken};
 use super::Segment;
 use crate::time::{Span, ASR_RATE};
 
@@ -73,12 +71,10 @@ pub struct TranscriberConfig {
     /// Upper bound of tokens per decoding pass (0 = whisper.cpp's own bound, 220).
     pub max_tokens: u32,
     /// Encode only as much audio context as a short window needs (plus a margin) instead
-    /// of whisper.cpp's fixed 30 s; the encoder's cost then follows the window's length
-    /// (tiny.en: a 10 s context costs a fifth of a 30 s one). A window whose fitted
-    /// pass loops is heard again with the full context, so a loop costs time, not
-    /// text. Used by live recognition, which re-hears short, growing windows. Off for
-    /// files: with one thread per file it saved 3 % of recognition time on samples/
-    /// (one of 8 windows looped and was heard twice) and moved word edges.
+    /// of whisper.cpp's fixed 30 s; the encoder's cost then follows the window's length.
+    /// A window whose fitted pass loops is heard again with the full context, so a loop
+    /// costs time, not text. Most calls end in a partial window, and live recognition
+    /// re-hears short, growing ones.
     pub fit_audio_ctx: bool,
 }
 
@@ -92,7 +88,7 @@ impl Default for TranscriberConfig {
             timing: TimingMode::Dtw,
             no_speech_threshold: 0.6,
             max_tokens: 0,
-            fit_audio_ctx: false,
+            fit_audio_ctx: true,
         }
     }
 }
@@ -287,21 +283,11 @@ impl Transcriber {
             .state
             .as_mut()
             .expect("a lane holds its state until dropped");
-        let watch = LoopWatch {
-            eot: self.eot,
-            looped: AtomicBool::new(false),
-        };
-        let watch_ptr = &watch as *const LoopWatch as *mut c_void;
-        // SAFETY: both callbacks only read `watch` through `watch_ptr`, and whisper.cpp
-        // calls them only inside this `full()`, while `watch` is alive on this frame.
-        unsafe {
-            params.set_filter_logits_callback(Some(watch_tokens));
-            params.set_filter_logits_callback_user_data(watch_ptr);
-            params.set_abort_callback(Some(stop_if_looped));
-            params.set_abort_callback_user_data(watch_ptr);
-        }
+        let watch = PassWatch::new(self.eot, audio);
+        // SAFETY: `watch` outlives `full()`, the only time whisper.cpp calls back.
+        unsafe { watch.attach(&mut params) };
         let heard = state.full(params, audio);
-        if watch.looped.load(Ordering::Relaxed) {
+        if watch.looped() {
             return Ok(Pass::Looped);
         }
         heard.map_err(|e| AsrError::Whisper(e.to_string()))?;
@@ -339,54 +325,11 @@ impl Transcriber {
     }
 }
 
-/// True when the text tokens among `ids` (special tokens, `eot` and above, are skipped)
-/// repeat themselves in a decoder loop.
-fn text_loops(ids: impl Iterator<Item = i32>, eot: i32) -> bool {
-    let text: Vec<i32> = ids.filter(|&id| id < eot).collect();
-    find_loop(&text).is_some()
-}
-
 /// What one decoding pass produced.
 enum Pass {
     Heard(Vec<RawSegment>),
     /// The decoder repeated itself: nothing of the pass is trusted.
     Looped,
-}
-
-/// Shared with whisper.cpp's callbacks during one pass.
-struct LoopWatch {
-    eot: i32,
-    looped: AtomicBool,
-}
-
-/// whisper.cpp's logits filter, called before each token is chosen with the tokens of
-/// the segment so far: flags a repetition loop. It leaves the logits alone.
-unsafe extern "C" fn watch_tokens(
-    _ctx: *mut sys::whisper_context,
-    _state: *mut sys::whisper_state,
-    tokens: *const sys::whisper_token_data,
-    n_tokens: c_int,
-    _logits: *mut f32,
-    user_data: *mut c_void,
-) {
-    // SAFETY: `user_data` is the `LoopWatch` that `decode` keeps alive during `full()`.
-    let watch = unsafe { &*(user_data as *const LoopWatch) };
-    if tokens.is_null() || n_tokens <= 0 || watch.looped.load(Ordering::Relaxed) {
-        return;
-    }
-    // SAFETY: whisper.cpp passes its current token vector: `n_tokens` valid entries.
-    let tokens = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
-    if text_loops(tokens.iter().map(|t| t.id), watch.eot) {
-        watch.looped.store(true, Ordering::Relaxed);
-    }
-}
-
-/// whisper.cpp's abort check, asked during every encoder and decoder computation: stops
-/// the pass once the watch saw a loop.
-unsafe extern "C" fn stop_if_looped(user_data: *mut c_void) -> bool {
-    // SAFETY: as in `watch_tokens`.
-    let watch = unsafe { &*(user_data as *const LoopWatch) };
-    watch.looped.load(Ordering::Relaxed)
 }
 
 /// Encoder frames per second of audio (one per 20 ms) and whisper.cpp's full context.
@@ -395,11 +338,18 @@ const FULL_AUDIO_CTX: usize = 1500;
 /// Extra context past the audio's end (2 s), so the last word is encoded in full.
 const CTX_MARGIN: usize = 2 * CTX_PER_SECOND;
 
+/// A fitted context is a multiple of this many frames. The context is the inner
+/// dimension of the attention products, and ggml's fast matrix kernels (llamafile's
+/// tinyBLAS) only take inner dimensions that fill their vector registers: an unaligned
+/// context falls back to a generic path, and the encoder then took 88 % of the time of a
+/// full 30 s context instead of 65 % (tiny.en, one thread, samples/).
+const CTX_ALIGN: usize = 64;
+
 /// The audio context for `samples` of 16 kHz audio: its length in encoder frames plus a
-/// margin, at most the full 30 s.
+/// margin, rounded up to [`CTX_ALIGN`], at most the full 30 s.
 fn fitted_audio_ctx(samples: usize) -> i32 {
     let frames = samples.div_ceil(ASR_RATE as usize / CTX_PER_SECOND);
-    (frames + CTX_MARGIN).min(FULL_AUDIO_CTX) as i32
+    ((frames + CTX_MARGIN).next_multiple_of(CTX_ALIGN)).min(FULL_AUDIO_CTX) as i32
 }
 
 /// Shortest time a spoken token can take; anything shorter is a timing failure.
@@ -559,54 +509,10 @@ mod tests {
 
     #[test]
     fn fitted_audio_ctx_follows_the_window_up_to_thirty_seconds() {
-        assert_eq!(fitted_audio_ctx(16_000), 150);
-        assert_eq!(fitted_audio_ctx(10 * 16_000 + 1), 601);
+        assert_eq!(fitted_audio_ctx(16_000), 192);
+        assert_eq!(fitted_audio_ctx(10 * 16_000 + 1), 640);
         assert_eq!(fitted_audio_ctx(29 * 16_000), 1500);
         assert_eq!(fitted_audio_ctx(MAX_WINDOW), 1500);
-    }
-
-    #[test]
-    fn the_watch_stops_a_pass_once_its_tokens_loop() {
-        let eot = 50_256;
-        let watch = LoopWatch {
-            eot,
-            looped: AtomicBool::new(false),
-        };
-        let user_data = &watch as *const LoopWatch as *mut c_void;
-        let token = |id: i32| sys::whisper_token_data {
-            id,
-            tid: 0,
-            p: 0.9,
-            plog: 0.0,
-            pt: 0.0,
-            ptsum: 0.0,
-            t0: 0,
-            t1: 0,
-            t_dtw: 0,
-            vlen: 0.0,
-        };
-        let see = |ids: &[i32]| {
-            let tokens: Vec<sys::whisper_token_data> = ids.iter().map(|&id| token(id)).collect();
-            // SAFETY: null context/state are never read; `tokens` and `watch` outlive the call.
-            unsafe {
-                watch_tokens(
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    tokens.as_ptr(),
-                    tokens.len() as c_int,
-                    std::ptr::null_mut(),
-                    user_data,
-                );
-                stop_if_looped(user_data)
-            }
-        };
-        // A card read as digit groups, then timestamps (>= eot): no loop.
-        let card = [604, 2670, 604, 2670, 604, 2670, 604, 2670, eot + 7, eot + 9];
-        assert!(!see(&card));
-        // "852-" over and over: stopped.
-        let runaway: Vec<i32> = [23, 3980, 12].repeat(12);
-        assert!(see(&runaway));
-        assert!(see(&card), "once stopped, the pass stays stopped");
     }
 
     #[test]

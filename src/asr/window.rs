@@ -26,7 +26,7 @@ const OVERLAP: usize = 2 * RATE;
 /// How far apart (in samples) two hearings of the same word may be placed.
 const SAME_WORD_TOLERANCE: u64 = ASR_RATE as u64;
 /// Below this RMS (about -54 dBFS) on every 10 ms frame a window holds no speech.
-const SIGNAL_FLOOR: f32 = 0.002;
+pub(crate) const SIGNAL_FLOOR: f32 = 0.002;
 /// A cut is "in a pause" if its neighbourhood is this much quieter than loud speech.
 const PAUSE_RATIO: f32 = 0.1;
 

@@ -103,8 +103,10 @@ fn token_times(
     mode: TimingMode,
     prev_end: Option<i64>,
 ) -> (i64, i64) {
+    // A token whisper.cpp gave no times spans its whole segment: unknown timing covers
+    // more audio, never less.
     let t0 = if tok.t0 >= 0 { tok.t0 } else { seg.t0.max(0) };
-    let t1 = if tok.t1 >= t0 { tok.t1 } else { t0 };
+    let t1 = if tok.t1 >= t0 { tok.t1 } else { seg.t1.max(t0) };
     match mode {
         TimingMode::TokenTimestamps => (t0, t1),
         TimingMode::Dtw if tok.t_dtw >= 0 => {
@@ -299,6 +301,13 @@ mod tests {
         let s = seg(vec![tok(" one", 10, 20, -1)]);
         let out = assemble(&[s], EOT, TimingMode::Dtw, 0, 480_000);
         assert_eq!(out[0].words[0].span, Span::new(1_600, 3_200));
+    }
+
+    #[test]
+    fn a_token_with_no_times_at_all_spans_its_segment() {
+        let s = seg(vec![tok(" one", -1, -1, -1)]);
+        let out = assemble(&[s], EOT, TimingMode::Dtw, 0, 480_000);
+        assert_eq!(out[0].words[0].span, Span::new(0, 300 * 160));
     }
 
     #[test]

@@ -1,0 +1,211 @@
+//! What hushline asks whisper.cpp's callbacks to do during one decoding pass: stop a
+//! pass whose decoder has started repeating itself, and skip whisper.cpp's extra
+//! encoder pass over a silent window tail.
+//!
+//! whisper.cpp re-encodes the audio after the last timestamp its decoder predicted
+//! whenever that comes before the window's end. That costs a whole encoder pass (the
+//! window's full context), usually for a second of trailing silence. The watch lets the
+//! extra pass run only if the tail has sound that could be unheard speech.
+//!
+//! Must not change what a pass hears: it only reads tokens and the window's audio, and
+//! only ever ends a pass early. Must not log token text.
+
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use whisper_rs::whisper_rs_sys as sys;
+use whisper_rs::FullParams;
+
+use super::window::{frame_rms, SIGNAL_FLOOR};
+use super::words::find_loop;
+
+/// Samples per whisper.cpp centisecond (16 kHz).
+const SAMPLES_PER_CS: usize = 160;
+/// A tail frame counts as sound above this share of loud speech (the window's 90th
+/// percentile 10 ms RMS): -30 dB, well under a soft word.
+const TAIL_SOUND_RATIO: f32 = 0.03;
+/// A tail with at least this many sounding 10 ms frames is heard.
+const TAIL_SOUND_FRAMES: usize = 5;
+
+/// True when the text tokens among `ids` (special tokens, `eot` and above, are skipped)
+/// repeat themselves in a decoder loop.
+pub(super) fn text_loops(ids: impl Iterator<Item = i32>, eot: i32) -> bool {
+    let text: Vec<i32> = ids.filter(|&id| id < eot).collect();
+    find_loop(&text).is_some()
+}
+
+/// Shared with whisper.cpp's callbacks during one pass over `audio`.
+pub(super) struct PassWatch<'a> {
+    eot: i32,
+    looped: AtomicBool,
+    audio: &'a [f32],
+    /// 10 ms RMS at or above which a tail frame is sound.
+    tail_level: f32,
+}
+
+impl<'a> PassWatch<'a> {
+    pub(super) fn new(eot: i32, audio: &'a [f32]) -> Self {
+        let mut frames = frame_rms(audio);
+        frames.sort_by(f32::total_cmp);
+        let p90 = frames
+            .get(frames.len().saturating_sub(1) * 9 / 10)
+            .copied()
+            .unwrap_or(0.0);
+        PassWatch {
+            eot,
+            looped: AtomicBool::new(false),
+            audio,
+            tail_level: (p90 * TAIL_SOUND_RATIO).max(SIGNAL_FLOOR),
+        }
+    }
+
+    /// Whether the pass was stopped because its decoder looped.
+    pub(super) fn looped(&self) -> bool {
+        self.looped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the audio from sample `from` on holds sound worth another encoder pass.
+    fn tail_has_sound(&self, from: usize) -> bool {
+        let tail = self.audio.get(from..).unwrap_or_default();
+        frame_rms(tail)
+            .iter()
+            .filter(|&&rms| rms >= self.tail_level)
+            .count()
+            >= TAIL_SOUND_FRAMES
+    }
+
+    /// Installs the callbacks on `params`.
+    ///
+    /// # Safety
+    /// `self` must outlive every `full()` run with `params`: whisper.cpp calls back with
+    /// a pointer to it.
+    pub(super) unsafe fn attach(&self, params: &mut FullParams) {
+        let me = self as *const PassWatch as *mut c_void;
+        // SAFETY: the callbacks only read through `me`, which the caller keeps alive.
+        unsafe {
+            params.set_filter_logits_callback(Some(watch_tokens));
+            params.set_filter_logits_callback_user_data(me);
+            params.set_abort_callback(Some(stop_if_looped));
+            params.set_abort_callback_user_data(me);
+            params.set_start_encoder_callback(Some(encode_unless_silent_tail));
+            params.set_start_encoder_callback_user_data(me);
+        }
+    }
+}
+
+/// whisper.cpp's logits filter, called before each token is chosen with the tokens of
+/// the segment so far: flags a repetition loop. It leaves the logits alone.
+unsafe extern "C" fn watch_tokens(
+    _ctx: *mut sys::whisper_context,
+    _state: *mut sys::whisper_state,
+    tokens: *const sys::whisper_token_data,
+    n_tokens: c_int,
+    _logits: *mut f32,
+    user_data: *mut c_void,
+) {
+    // SAFETY: `user_data` is the `PassWatch` kept alive during `full()` (see `attach`).
+    let watch = unsafe { &*(user_data as *const PassWatch) };
+    if tokens.is_null() || n_tokens <= 0 || watch.looped() {
+        return;
+    }
+    // SAFETY: whisper.cpp passes its current token vector: `n_tokens` valid entries.
+    let tokens = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
+    if text_loops(tokens.iter().map(|t| t.id), watch.eot) {
+        watch.looped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// whisper.cpp's abort check, asked during every encoder and decoder computation: stops
+/// the pass once the watch saw a loop.
+unsafe extern "C" fn stop_if_looped(user_data: *mut c_void) -> bool {
+    // SAFETY: as in `watch_tokens`.
+    let watch = unsafe { &*(user_data as *const PassWatch) };
+    watch.looped()
+}
+
+/// whisper.cpp asks before every encoder run of a pass. The first always runs; a later
+/// one (the audio after the last predicted timestamp) runs only if that audio has sound.
+/// Declining ends the pass with what was decoded so far (whisper.cpp logs it as an
+/// error, which hushline's default log filter hides).
+unsafe extern "C" fn encode_unless_silent_tail(
+    _ctx: *mut sys::whisper_context,
+    state: *mut sys::whisper_state,
+    user_data: *mut c_void,
+) -> bool {
+    // SAFETY: as in `watch_tokens`; `state` is the state running this pass.
+    let watch = unsafe { &*(user_data as *const PassWatch) };
+    let segments = unsafe { sys::whisper_full_n_segments_from_state(state) };
+    if segments <= 0 {
+        return true;
+    }
+    // SAFETY: `segments - 1` is a valid segment index of this state.
+    let heard_to_cs = unsafe { sys::whisper_full_get_segment_t1_from_state(state, segments - 1) };
+    watch.tail_has_sound(heard_to_cs.max(0) as usize * SAMPLES_PER_CS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_stops_a_pass_once_its_tokens_loop() {
+        let eot = 50_256;
+        let watch = PassWatch::new(eot, &[]);
+        let user_data = &watch as *const PassWatch as *mut c_void;
+        let token = |id: i32| sys::whisper_token_data {
+            id,
+            tid: 0,
+            p: 0.9,
+            plog: 0.0,
+            pt: 0.0,
+            ptsum: 0.0,
+            t0: 0,
+            t1: 0,
+            t_dtw: 0,
+            vlen: 0.0,
+        };
+        let see = |ids: &[i32]| {
+            let tokens: Vec<sys::whisper_token_data> = ids.iter().map(|&id| token(id)).collect();
+            // SAFETY: null context/state are never read; `tokens` and `watch` outlive the call.
+            unsafe {
+                watch_tokens(
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    tokens.as_ptr(),
+                    tokens.len() as c_int,
+                    std::ptr::null_mut(),
+                    user_data,
+                );
+                stop_if_looped(user_data)
+            }
+        };
+        // A card read as digit groups, then timestamps (>= eot): no loop.
+        let card = [604, 2670, 604, 2670, 604, 2670, 604, 2670, eot + 7, eot + 9];
+        assert!(!see(&card));
+        // "852-" over and over: stopped.
+        let runaway: Vec<i32> = [23, 3980, 12].repeat(12);
+        assert!(see(&runaway));
+        assert!(see(&card), "once stopped, the pass stays stopped");
+    }
+
+    #[test]
+    fn only_a_tail_with_sound_is_worth_another_encoder_pass() {
+        let rate = 16_000;
+        let tone = |amp: f32, secs: f32| -> Vec<f32> {
+            (0..(secs * rate as f32) as usize)
+                .map(|i| amp * (i as f32 * 0.3).sin())
+                .collect()
+        };
+        // 10 s of speech-loud tone, then 2 s of near silence.
+        let mut audio = tone(0.3, 10.0);
+        audio.extend(tone(0.0005, 2.0));
+        let watch = PassWatch::new(50_256, &audio);
+        assert!(!watch.tail_has_sound(10 * rate));
+        assert!(!watch.tail_has_sound(audio.len() + 5));
+        // A soft word (-26 dB under the loud part) in the tail is sound.
+        audio.extend(tone(0.015, 0.3));
+        let watch = PassWatch::new(50_256, &audio);
+        assert!(watch.tail_has_sound(10 * rate));
+        assert!(watch.tail_has_sound(9 * rate));
+    }
+}
