@@ -300,6 +300,11 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
                 i = at + 1;
                 continue;
             }
+            // "double oh" with the "oh" lost ("Double. 6-0…"): the word still sits
+            // inside a number being read out, so it must not end the run.
+            out.push(PieceKind::Filler, (i, i), l.span);
+            i += 1;
+            continue;
         }
         if let Some(m) = lx.months.get(&l.text) {
             for (k, d) in m.iter().enumerate() {
