@@ -90,15 +90,7 @@ fn check_long(asr: &Transcriber, single: &Fixture, f: &Fixture, label: &str) {
 
 #[test]
 fn long_audio_loses_and_doubles_nothing_at_window_edges() {
-    // Window cutting and stitching alone, on the 30 s context Whisper was trained on:
-    // a fitted context re-rolls the recognition of a few words anywhere in a window
-    // (on 45 unseen calls it lost no more than the full one), which would blur the
-    // exact digit count this test holds the window edges to.
-    let cfg = TranscriberConfig {
-        fit_audio_ctx: false,
-        ..TranscriberConfig::default()
-    };
-    let Some(asr) = load(cfg) else {
+    let Some(asr) = load(TranscriberConfig::default()) else {
         return;
     };
     // Copies joined by a pause shorter than those between phrases, so window cuts land

@@ -14,7 +14,7 @@ use clap::Args;
 use hushline::live::{parse_port_range, ServerConfig};
 use hushline::pipeline::live::{self, FeedLine, LiveConfig};
 
-use super::{build_engine, load_keyring, Common};
+use super::{build_engine_with, load_keyring, Common};
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
@@ -66,7 +66,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating the output folder {}", args.out.display()))?;
     let keyring = load_keyring(args.common.key_file.as_deref())?;
-    let engine = Arc::new(build_engine(&args.common, &keyring, 1)?);
+    // Live windows are short and re-heard as they grow: encode only what they hold.
+    let engine = Arc::new(build_engine_with(&args.common, &keyring, 1, |t| {
+        t.fit_audio_ctx = true;
+    })?);
     let cfg = live_config(args.out.clone(), &args.live)?;
     for r in live::recover(&args.out, &keyring, keyring.primary()) {
         match r {
@@ -162,7 +165,7 @@ pub fn listen(args: ListenArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating the output folder {}", args.out.display()))?;
     let keyring = load_keyring(args.common.key_file.as_deref())?;
-    let engine = build_engine(&args.common, &keyring, 1)?;
+    let engine = build_engine_with(&args.common, &keyring, 1, |t| t.fit_audio_ctx = true)?;
     let cfg = live_config(args.out.clone(), &args.live)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
