@@ -164,3 +164,27 @@ fn masked_tag_word_spans_the_item_and_keeps_surrounding_text() {
     // The digits take the later share of the word's time, not the context characters'.
     assert!(d.items[0].span.start > words[0].word.span.start);
 }
+
+#[test]
+fn digits_beside_unheard_speech_are_redacted() {
+    let det = Detector::new(Rules::default()).unwrap();
+    // Whisper heard the first five digits of a card, then stopped transcribing while the
+    // caller went on reading it out.
+    let words = call("A: Go ahead with the new number whenever you're ready. B: 5289 6");
+    let last_end = words.iter().map(|w| w.word.span.end).max().unwrap();
+    let unheard = (1u16, Span::new(last_end + 8_000, last_end + 120_000));
+    let heard_alone = det.detect(&words);
+    assert!(
+        heard_alone.items.is_empty(),
+        "five digits alone are no item"
+    );
+    let found = det.detect_around(&words, &[unheard]);
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].kind, EntityKind::LongDigitRun);
+    assert!(found.masked.iter().all(|w| !w.text.contains("5289")));
+    // Unheard speech on the other channel, or far away, changes nothing.
+    let other = (0u16, unheard.1);
+    assert!(det.detect_around(&words, &[other]).items.is_empty());
+    let far = (1u16, Span::new(last_end + 160_000, last_end + 200_000));
+    assert!(det.detect_around(&words, &[far]).items.is_empty());
+}

@@ -114,6 +114,14 @@ impl Detector {
     /// Finds the items to redact in all words of a call (channels interleaved or grouped,
     /// any order) and masks them. Pure: no I/O, and the same words give the same result.
     pub fn detect(&self, words: &[ChannelWord]) -> Detections {
+        self.detect_around(words, &[])
+    }
+
+    /// [`Detector::detect`] for a call with stretches of speech nobody transcribed
+    /// (`unheard`: channel and span on the words' clock). A digit run that ends or
+    /// starts within the digit gap of one may be the visible part of a longer number,
+    /// so it is redacted as a number even when it would not be on its own (fail closed).
+    pub fn detect_around(&self, words: &[ChannelWord], unheard: &[(u16, Span)]) -> Detections {
         let channels = self.channels(words);
         let hits: Vec<Hit> = channels
             .iter()
@@ -149,6 +157,13 @@ impl Detector {
                         1,
                         self.run_items(&classifier, ch, &hits, &runs[r], card_end),
                     ),
+                };
+                let run_items = if run_items.is_empty() {
+                    self.run_beside_unheard(ch, &runs[r], unheard)
+                        .into_iter()
+                        .collect()
+                } else {
+                    run_items
                 };
                 r += used;
                 for it in run_items {
@@ -449,6 +464,41 @@ impl Detector {
     }
 
     /// Union of the spans of pieces `p0..=p1` (digits and whatever was merged between).
+    /// A run of real digits right before or after unheard speech of its channel, as a
+    /// fail-closed number.
+    fn run_beside_unheard(
+        &self,
+        ch: &Channel,
+        run: &[usize],
+        unheard: &[(u16, Span)],
+    ) -> Option<Item> {
+        let (&p0, &p1) = (run.first()?, run.last()?);
+        let span = self.cover(ch, p0, p1);
+        let beside = unheard.iter().any(|&(c, u)| {
+            c == ch.id
+                && ((u.start >= span.end && u.start - span.end <= self.max_gap)
+                    || (span.start >= u.end && span.start - u.end <= self.max_gap)
+                    || u.overlaps(&span))
+        });
+        let real_digits = run
+            .iter()
+            .filter(|&&i| matches!(ch.pieces[i].kind, PieceKind::Digit { weak: false, .. }))
+            .count();
+        (beside && real_digits >= MIN_DIGITS_BESIDE_UNHEARD).then(|| {
+            self.item(
+                ch,
+                p0,
+                p1,
+                Decision {
+                    kind: EntityKind::LongDigitRun,
+                    reason: "fail-closed:beside-unheard-speech".to_string(),
+                    confidence: 0.5,
+                    validated: false,
+                },
+            )
+        })
+    }
+
     fn cover(&self, ch: &Channel, p0: usize, p1: usize) -> Span {
         ch.pieces[p0..=p1]
             .iter()
@@ -578,6 +628,11 @@ fn strong_part<'r>(ch: &Channel, run: &'r [usize]) -> &'r [usize] {
         _ => &[],
     }
 }
+
+/// Digits a run needs to be redacted for lying beside unheard speech: two, so a lone
+/// "one" or "a" beside a mumble stays, while "5289 6" before a number Whisper stopped
+/// hearing does not.
+const MIN_DIGITS_BESIDE_UNHEARD: usize = 2;
 
 /// Runs without the digit words that belong to a context phrase of their channel ("the
 /// three-digit code", "four digit code"): they name a number, they are not one. A run is

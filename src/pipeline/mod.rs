@@ -33,7 +33,7 @@ use crate::audio::{AudioError, AudioReader};
 use crate::detect::{ChannelWord, DetectError, Detector, Rules};
 use crate::redact::BleepConfig;
 use crate::store::{Keyring, MasterKey, StoreError};
-use crate::time::{self, ASR_RATE};
+use crate::time::{self, Span, ASR_RATE};
 
 pub use render::ChannelSpan;
 pub use timing::{Stage, StageTimes};
@@ -226,9 +226,11 @@ pub fn process_file(
             })
         })
         .collect();
-    let detections = engine
-        .timings
-        .time(Stage::Detect, || engine.detector.detect(&words));
+    let detections = engine.timings.time(Stage::Detect, || {
+        // Digits beside audio nobody transcribed may be part of a longer number.
+        let unsure: Vec<(u16, Span)> = recognition.unsure.iter().map(|u| (u.0, u.1)).collect();
+        engine.detector.detect_around(&words, &unsure)
+    });
     let fail_closed = transcript::fail_closed_spans(&recognition);
 
     let mut spans: Vec<ChannelSpan> = detections

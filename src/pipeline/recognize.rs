@@ -2,7 +2,9 @@
 //! threads joined by bounded channels, in memory bounded by a few blocks and the transcriber's windows.
 //!
 //! Returns the words of every channel (small: text and times, never audio) and the spans
-//! recognition could not vouch for. Must not detect or redact anything.
+//! recognition could not vouch for: where the decoder looped, and speech (by the energy
+//! VAD) that no word covers, since Whisper sometimes stops early and leaves the rest of
+//! a window unheard. Must not detect or redact anything.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +14,9 @@ use crossbeam_channel::bounded;
 
 use crate::asr::{AsrError, Segment, SpeechOnlyTranscriber, Transcriber};
 use crate::audio::compact::CutConfig;
+use crate::audio::vad::{SpeechTracker, VadConfig};
 use crate::audio::{AudioInfo, AudioReader, Resampler16k};
-use crate::time::Span;
+use crate::time::{Span, ASR_RATE};
 
 use super::{PipelineError, Stage, StageTimes};
 
@@ -27,8 +30,23 @@ pub struct ChannelTranscript {
     pub segments: Vec<Segment>,
 }
 
-/// A channel and a 16 kHz span the decoder could not transcribe reliably.
-pub type UnsureSpan = (u16, Span);
+/// A channel and a 16 kHz span recognition could not vouch for.
+pub type UnsureSpan = (u16, Span, Unsure);
+
+/// Why a span is unsure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsure {
+    /// The decoder repeated itself there.
+    Loop,
+    /// Speech no word covers.
+    Unheard,
+}
+
+/// Speech at least this long (1 s) with no word on it is unheard: longer than the
+/// breaths, clicks and "mm" Whisper rightly leaves out, shorter than a digit group.
+const MIN_UNHEARD: u64 = ASR_RATE as u64;
+/// Word edges from DTW are this uncertain (0.3 s); speech this close to a word is its.
+const WORD_EDGE_SLACK: u64 = ASR_RATE as u64 * 3 / 10;
 
 /// Everything pass 1 learned about a file.
 pub struct Recognition {
@@ -105,6 +123,9 @@ fn transcribe_channels(
     let mut streams: Vec<SpeechOnlyTranscriber<'_>> = (0..channel_count)
         .map(|_| SpeechOnlyTranscriber::new(transcriber, cut))
         .collect();
+    let mut speech: Vec<SpeechTracker> = (0..channel_count)
+        .map(|_| SpeechTracker::new(ASR_RATE, 0, VadConfig::default()))
+        .collect();
     let mut segments: Vec<Vec<Segment>> = vec![Vec::new(); channel_count];
     let mut unsure = Vec::new();
     let mut collect = |ch: usize, result: Result<Vec<Segment>, AsrError>| match result {
@@ -116,7 +137,7 @@ fn transcribe_channels(
         // bleeped whole (fail closed).
         Err(AsrError::Loop { spans, completed }) => {
             segments[ch].extend(completed);
-            unsure.extend(spans.into_iter().map(|s| (ch as u16, s)));
+            unsure.extend(spans.into_iter().map(|s| (ch as u16, s, Unsure::Loop)));
             Ok(())
         }
         Err(e) => Err(PipelineError::from(e)),
@@ -126,6 +147,7 @@ fn transcribe_channels(
             return Err(PipelineError::Cancelled);
         }
         for (ch, samples) in block.iter().enumerate() {
+            timings.time(Stage::Vad, || speech[ch].push(samples));
             let heard = timings.time(Stage::Recognize, || streams[ch].push(samples));
             collect(ch, heard)?;
         }
@@ -134,6 +156,19 @@ fn transcribe_channels(
         timings.add(Stage::Vad, stream.vad_time());
         let heard = timings.time(Stage::Recognize, || stream.finish());
         collect(ch, heard)?;
+    }
+    for (ch, tracker) in speech.into_iter().enumerate() {
+        let regions = timings.time(Stage::Vad, || tracker.finish());
+        let loops: Vec<Span> = unsure
+            .iter()
+            .filter(|u| u.0 == ch as u16)
+            .map(|u| u.1)
+            .collect();
+        unsure.extend(
+            unheard(&regions, &segments[ch], &loops)
+                .into_iter()
+                .map(|s| (ch as u16, s, Unsure::Unheard)),
+        );
     }
     let channels = segments
         .into_iter()
@@ -144,4 +179,95 @@ fn transcribe_channels(
         })
         .collect();
     Ok((channels, unsure))
+}
+
+/// The parts of speech `regions` (sorted) at least [`MIN_UNHEARD`] long that no word of
+/// `segments` (widened by [`WORD_EDGE_SLACK`]) and no already-unsure span covers.
+fn unheard(regions: &[Span], segments: &[Segment], unsure: &[Span]) -> Vec<Span> {
+    let mut covered: Vec<Span> = segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .map(|w| {
+            Span::new(
+                w.span.start.saturating_sub(WORD_EDGE_SLACK),
+                w.span.end + WORD_EDGE_SLACK,
+            )
+        })
+        .chain(unsure.iter().copied())
+        .collect();
+    covered.sort_by_key(|s| s.start);
+    let mut out = Vec::new();
+    for region in regions {
+        let mut at = region.start;
+        for c in covered
+            .iter()
+            .filter(|c| c.end > region.start && c.start < region.end)
+        {
+            if c.start > at && c.start - at >= MIN_UNHEARD {
+                out.push(Span::new(at, c.start));
+            }
+            at = at.max(c.end);
+        }
+        if region.end > at && region.end - at >= MIN_UNHEARD {
+            out.push(Span::new(at, region.end));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::Word;
+
+    fn sec(s: f64) -> u64 {
+        (s * ASR_RATE as f64) as u64
+    }
+
+    fn words_at(spans: &[(f64, f64)]) -> Vec<Segment> {
+        let words: Vec<Word> = spans
+            .iter()
+            .map(|&(a, b)| Word {
+                text: "word".into(),
+                span: Span::new(sec(a), sec(b)),
+                confidence: 0.9,
+                tokens: Vec::new(),
+            })
+            .collect();
+        vec![Segment {
+            span: Span::new(sec(spans[0].0), sec(spans[spans.len() - 1].1)),
+            words,
+            no_speech_probability: 0.0,
+        }]
+    }
+
+    #[test]
+    fn speech_after_the_last_word_is_unheard() {
+        // Whisper stopped at 10 s; the caller went on reading digits until 19 s.
+        let regions = [Span::new(sec(1.0), sec(19.0))];
+        let segments = words_at(&[(1.0, 4.0), (4.2, 9.0), (9.1, 10.0)]);
+        assert_eq!(
+            unheard(&regions, &segments, &[]),
+            vec![Span::new(sec(10.3), sec(19.0))]
+        );
+    }
+
+    #[test]
+    fn gaps_between_words_and_short_sounds_are_heard() {
+        let regions = [
+            Span::new(sec(1.0), sec(6.0)),
+            // A breath or an "mm" Whisper leaves out.
+            Span::new(sec(8.0), sec(8.6)),
+        ];
+        let segments = words_at(&[(1.1, 2.0), (2.5, 3.6), (4.0, 5.8)]);
+        assert!(unheard(&regions, &segments, &[]).is_empty());
+    }
+
+    #[test]
+    fn speech_already_bleeped_for_a_loop_is_not_counted_twice() {
+        let regions = [Span::new(sec(0.0), sec(12.0))];
+        let segments = words_at(&[(0.0, 2.0)]);
+        let looped = [Span::new(sec(2.0), sec(12.0))];
+        assert!(unheard(&regions, &segments, &looped).is_empty());
+    }
 }

@@ -11,7 +11,7 @@ use crate::redact::pad_and_merge;
 use crate::store::{Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut};
 use crate::time::{self, Span, ASR_RATE};
 
-use super::recognize::Recognition;
+use super::recognize::{Recognition, Unsure};
 use super::{ChannelSpan, PipelineConfig};
 
 /// A stretch of audio recognition could not vouch for, bleeped whole.
@@ -27,11 +27,15 @@ pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
     recognition
         .unsure
         .iter()
-        .map(|&(channel, span)| FailClosed {
+        .map(|&(channel, span, unsure)| FailClosed {
             channel,
             span,
             why: format!(
-                "decoder looped on channel {channel} at {:.1}-{:.1} s; bleeped whole",
+                "{} on channel {channel} at {:.1}-{:.1} s; bleeped whole",
+                match unsure {
+                    Unsure::Loop => "decoder looped",
+                    Unsure::Unheard => "speech no word covers",
+                },
                 seconds(span.start),
                 seconds(span.end)
             ),
