@@ -16,11 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use whisper_rs::whisper_rs_sys as sys;
 use whisper_rs::FullParams;
 
-use super::window::{frame_rms, SIGNAL_FLOOR};
+use super::window::{frame_rms, share_of_loud, FRAME};
 use super::words::find_loop;
 
-/// Samples per whisper.cpp centisecond (16 kHz).
-const SAMPLES_PER_CS: usize = 160;
 /// A tail frame counts as sound above this share of loud speech (the window's 90th
 /// percentile 10 ms RMS): -30 dB, well under a soft word.
 const TAIL_SOUND_RATIO: f32 = 0.03;
@@ -39,23 +37,14 @@ pub(super) struct PassWatch<'a> {
     eot: i32,
     looped: AtomicBool,
     audio: &'a [f32],
-    /// 10 ms RMS at or above which a tail frame is sound.
-    tail_level: f32,
 }
 
 impl<'a> PassWatch<'a> {
     pub(super) fn new(eot: i32, audio: &'a [f32]) -> Self {
-        let mut frames = frame_rms(audio);
-        frames.sort_by(f32::total_cmp);
-        let p90 = frames
-            .get(frames.len().saturating_sub(1) * 9 / 10)
-            .copied()
-            .unwrap_or(0.0);
         PassWatch {
             eot,
             looped: AtomicBool::new(false),
             audio,
-            tail_level: (p90 * TAIL_SOUND_RATIO).max(SIGNAL_FLOOR),
         }
     }
 
@@ -65,11 +54,15 @@ impl<'a> PassWatch<'a> {
     }
 
     /// Whether the audio from sample `from` on holds sound worth another encoder pass.
+    /// Measured only when whisper.cpp asks, which few passes do.
     fn tail_has_sound(&self, from: usize) -> bool {
-        let tail = self.audio.get(from..).unwrap_or_default();
-        frame_rms(tail)
+        let frames = frame_rms(self.audio);
+        let level = share_of_loud(&frames, TAIL_SOUND_RATIO);
+        frames
+            .get(from / FRAME..)
+            .unwrap_or_default()
             .iter()
-            .filter(|&&rms| rms >= self.tail_level)
+            .filter(|&&rms| rms >= level)
             .count()
             >= TAIL_SOUND_FRAMES
     }
@@ -140,7 +133,8 @@ unsafe extern "C" fn encode_unless_silent_tail(
     }
     // SAFETY: `segments - 1` is a valid segment index of this state.
     let heard_to_cs = unsafe { sys::whisper_full_get_segment_t1_from_state(state, segments - 1) };
-    watch.tail_has_sound(heard_to_cs.max(0) as usize * SAMPLES_PER_CS)
+    // A whisper.cpp centisecond is one 10 ms frame.
+    watch.tail_has_sound(heard_to_cs.max(0) as usize * FRAME)
 }
 
 #[cfg(test)]

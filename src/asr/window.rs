@@ -26,7 +26,7 @@ const OVERLAP: usize = 2 * RATE;
 /// How far apart (in samples) two hearings of the same word may be placed.
 const SAME_WORD_TOLERANCE: u64 = ASR_RATE as u64;
 /// Below this RMS (about -54 dBFS) on every 10 ms frame a window holds no speech.
-pub(crate) const SIGNAL_FLOOR: f32 = 0.002;
+const SIGNAL_FLOOR: f32 = 0.002;
 /// A cut is "in a pause" if its neighbourhood is this much quieter than loud speech.
 const PAUSE_RATIO: f32 = 0.1;
 
@@ -242,16 +242,22 @@ fn quietest(frames: &[f32], from: usize, to: usize) -> Option<(usize, f32)> {
     best.map(|(i, e)| (i, e.sqrt() as f32))
 }
 
-/// Energy under which a neighbourhood counts as a pause: a tenth of loud speech (the
-/// 90th percentile frame), but never below the no-signal floor.
+/// Energy under which a neighbourhood counts as a pause: a tenth of loud speech, but
+/// never below the no-signal floor.
 pub(crate) fn pause_level(frames: &[f32]) -> f32 {
+    share_of_loud(frames, PAUSE_RATIO)
+}
+
+/// `ratio` times loud speech (the 90th percentile of the 10 ms `frames`), but never below
+/// the no-signal floor.
+pub(crate) fn share_of_loud(frames: &[f32], ratio: f32) -> f32 {
     let mut sorted: Vec<f32> = frames.to_vec();
     sorted.sort_by(f32::total_cmp);
     let p90 = sorted
         .get(sorted.len().saturating_sub(1) * 9 / 10)
         .copied()
         .unwrap_or(0.0);
-    (p90 * PAUSE_RATIO).max(SIGNAL_FLOOR)
+    (p90 * ratio).max(SIGNAL_FLOOR)
 }
 
 /// Words of a window decoded after an overlapping cut at `boundary`: the ones already

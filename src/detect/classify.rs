@@ -143,7 +143,12 @@ pub(crate) struct Decision {
     pub validated: bool,
 }
 
-fn decision(kind: EntityKind, reason: &str, confidence: f32, validated: bool) -> Option<Decision> {
+pub(crate) fn decision(
+    kind: EntityKind,
+    reason: &str,
+    confidence: f32,
+    validated: bool,
+) -> Option<Decision> {
     Some(Decision {
         kind,
         reason: reason.to_string(),

@@ -463,7 +463,6 @@ impl Detector {
         None
     }
 
-    /// Union of the spans of pieces `p0..=p1` (digits and whatever was merged between).
     /// A run of real digits right before or after unheard speech of its channel, as a
     /// fail-closed number.
     fn run_beside_unheard(
@@ -484,21 +483,19 @@ impl Detector {
             .iter()
             .filter(|&&i| matches!(ch.pieces[i].kind, PieceKind::Digit { weak: false, .. }))
             .count();
-        (beside && real_digits >= MIN_DIGITS_BESIDE_UNHEARD).then(|| {
-            self.item(
-                ch,
-                p0,
-                p1,
-                Decision {
-                    kind: EntityKind::LongDigitRun,
-                    reason: "fail-closed:beside-unheard-speech".to_string(),
-                    confidence: 0.5,
-                    validated: false,
-                },
-            )
-        })
+        if !beside || real_digits < MIN_DIGITS_BESIDE_UNHEARD {
+            return None;
+        }
+        let dec = classify::decision(
+            EntityKind::LongDigitRun,
+            "fail-closed:beside-unheard-speech",
+            0.5,
+            false,
+        )?;
+        Some(self.item(ch, p0, p1, dec))
     }
 
+    /// Union of the spans of pieces `p0..=p1` (digits and whatever was merged between).
     fn cover(&self, ch: &Channel, p0: usize, p1: usize) -> Span {
         ch.pieces[p0..=p1]
             .iter()
