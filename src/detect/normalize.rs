@@ -300,6 +300,19 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
                 i = at + 1;
                 continue;
             }
+            // "double oh" heard as "double low": inside a number being read out, the
+            // word after a repeat word is a digit Whisper misheard. Its value is lost;
+            // it stands as weak zeros ("oh", the likeliest) so that the run, and the
+            // bleep, reach it. The guess can only widen what is redacted.
+            let misheard = lexes.get(at).filter(|nl| nl.kind == LexKind::Alpha);
+            if let Some(nl) = misheard.filter(|_| out.last_real().is_some_and(Piece::is_digit)) {
+                for k in 0..n - 1 {
+                    out.digit(b'0', true, i, part(l.span, k as u64, (n - 1) as u64));
+                }
+                out.digit(b'0', true, at, nl.span);
+                i = at + 1;
+                continue;
+            }
             // "double oh" with the "oh" lost ("Double. 6-0…"): the word still sits
             // inside a number being read out, so it must not end the run.
             out.push(PieceKind::Filler, (i, i), l.span);
