@@ -179,8 +179,9 @@ impl Transcriber {
     /// Transcribes ≤ 30 s of 16 kHz mono audio whose first sample is `offset` on the
     /// 16 kHz clock of the whole input; returned times are on that clock.
     ///
-    /// A decoder repetition loop yields [`AsrError::Loop`] covering the whole window
-    /// (nothing of it is trusted).
+    /// A window whose greedy pass loops is heard again with beam search; if that loops
+    /// too, it yields [`AsrError::Loop`] covering the whole window (nothing of it is
+    /// trusted).
     pub fn transcribe_window(
         &self,
         samples: &[f32],
@@ -211,7 +212,7 @@ impl Transcriber {
         };
         let fitted =
             self.cfg.fit_audio_ctx && fitted_audio_ctx(audio.len()) < FULL_AUDIO_CTX as i32;
-        let mut pass = self.decode(audio, fitted)?;
+        let mut pass = self.decode(audio, fitted, Search::Greedy)?;
         if fitted && matches!(pass, Pass::Looped) {
             // Whisper was trained on 30 s contexts; a shortened one occasionally makes
             // it repeat itself. Hear the window again the way it was trained.
@@ -220,7 +221,18 @@ impl Transcriber {
                 end = window.end,
                 "decoder looped with a fitted audio context; re-decoding with the full one"
             );
-            pass = self.decode(audio, false)?;
+            pass = self.decode(audio, false, Search::Greedy)?;
+        }
+        if matches!(pass, Pass::Looped) {
+            // Greedy decoding can lock into repeating itself (noise, lists of digits).
+            // Beam search weighs whole hypotheses and usually reads on; only when it
+            // loops too is the window unsure.
+            tracing::debug!(
+                start = window.start,
+                end = window.end,
+                "greedy decoder looped; hearing the window again with beam search"
+            );
+            pass = self.decode(audio, false, Search::Beam)?;
         }
         let Pass::Heard(raw) = pass else {
             tracing::warn!(
@@ -248,8 +260,14 @@ impl Transcriber {
     /// window needs instead of the full 30 s. A pass that starts repeating itself is
     /// stopped as soon as the loop shows (a stuck decoder would otherwise run to its
     /// token limit) and reported as [`Pass::Looped`].
-    fn decode(&self, audio: &[f32], fit: bool) -> Result<Pass, AsrError> {
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    fn decode(&self, audio: &[f32], fit: bool, search: Search) -> Result<Pass, AsrError> {
+        let mut params = FullParams::new(match search {
+            Search::Greedy => SamplingStrategy::Greedy { best_of: 1 },
+            Search::Beam => SamplingStrategy::BeamSearch {
+                beam_size: RESCUE_BEAM,
+                patience: -1.0,
+            },
+        });
         params.set_n_threads(self.cfg.threads as i32);
         let language = self.cfg.language.as_str();
         params.set_language(Some(language));
@@ -327,6 +345,17 @@ impl Transcriber {
         })
     }
 }
+
+/// How a pass picks its tokens: greedy (fast, the default) or beam search (for a window
+/// whose greedy pass looped).
+#[derive(Debug, Clone, Copy)]
+enum Search {
+    Greedy,
+    Beam,
+}
+
+/// Beams when a looped window is heard again: Whisper's own default.
+const RESCUE_BEAM: i32 = 5;
 
 /// What one decoding pass produced.
 enum Pass {
