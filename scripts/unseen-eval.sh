@@ -10,6 +10,8 @@
 #
 # Usage: scripts/unseen-eval.sh [SEED...]   (default: 11 22 33 44 55)
 # KEEP=DIR keeps the generated calls and hushline's outputs there for a closer look.
+# PITCHES="-350 400" adds a copy of every call per pitch shift (in cents; sox keeps the
+# timing, so the truth still holds): voices lower and higher than the one piper has.
 # piper's generator is stochastic: a rerun with the same seed is not the same audio.
 set -euo pipefail
 
@@ -43,13 +45,21 @@ for seed in "${seeds[@]}"; do
     name="$(basename "$truth" .truth.json)"
     audio="$(ls "$gen/$name".* | grep -v '\.truth\.json$')"
     ext="${audio##*.}"
-    cp "$audio" "$calls/s${seed}_$name.$ext"
-    "$venv/bin/python" - "$truth" "s${seed}_$name.$ext" "$calls/s${seed}_$name.truth.json" <<'EOF'
+    for pitch in "" ${PITCHES:-}; do
+      call="s${seed}_$name"
+      if [ -z "$pitch" ]; then
+        cp "$audio" "$calls/$call.$ext"
+      else
+        call="p${pitch}_$call"
+        sox "$audio" "$calls/$call.$ext" pitch "$pitch"
+      fi
+      "$venv/bin/python" - "$truth" "$call.$ext" "$calls/$call.truth.json" <<'EOF'
 import json, sys
 truth = json.load(open(sys.argv[1]))
 truth["file"] = sys.argv[2]
 json.dump(truth, open(sys.argv[3], "w"), indent=1)
 EOF
+    done
   done
 done
 rm -rf "$calls/gen"
