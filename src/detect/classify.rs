@@ -243,6 +243,11 @@ impl Classifier<'_> {
                         decision(EntityKind::Ssn, "context:ssn", 0.75, false)
                     }
                 }
+                // A repeated digit dropped, or one heard twice, right after the
+                // number was asked for: still the number.
+                Category::Ssn if (7..=11).contains(&n) => {
+                    decision(EntityKind::Ssn, "fail-closed:ssn-partial", 0.6, false)
+                }
                 Category::Ssn if n == 4 => {
                     decision(EntityKind::Ssn, "context:ssn-last-four", 0.8, false)
                 }
@@ -481,6 +486,11 @@ pub(crate) fn nearby_context(
         let cand = if (same && h.lex.1 < lex.0) || (!same && h.span.start < span.start) {
             let dist = span.start.saturating_sub(h.span.end);
             (dist <= before).then_some((dist, false))
+        } else if !same && h.span.start < span.end && h.cat != Category::Negative {
+            // The other speaker asked for a number while this run was being read, as
+            // Whisper timed it: its word times smear over the pause the question was
+            // asked in, so the run may hold the answer. As near as context gets.
+            Some((0, false))
         } else if same && h.lex.0 > lex.1 && !in_question(lexes, h.lex.1) {
             let words_between = lexes[lex.1 + 1..h.lex.0]
                 .iter()
