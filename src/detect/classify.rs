@@ -83,24 +83,34 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
 /// character) of each run. A run continues across separators, at most `max_fillers`
 /// fillers and gaps of at most `max_gap` samples; anything else ends it, and so does a
 /// context phrase on another channel (`breaks`, sorted by start) inside the gap.
+///
+/// One unknown word right between two digits of a number already
+/// [`DIGITS_BEFORE_GUESS`] long is a digit Whisper misheard ("double one" → "Devil")
+/// and counts as a filler, unless it belongs to a context phrase of this channel
+/// (`phrases`: lexeme ranges).
 pub(crate) fn runs(
     pieces: &[Piece],
     max_gap: u64,
     max_fillers: usize,
     breaks: &[Span],
+    phrases: &[(usize, usize)],
 ) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
     let mut fillers = 0;
+    let mut guessed = false;
     let mut last_end = 0u64;
     for (i, p) in pieces.iter().enumerate() {
         match p.kind {
             PieceKind::Digit { .. } | PieceKind::CheckX => {
                 let joins = !cur.is_empty()
                     && fillers <= max_fillers
+                    // A guessed digit sits right between digits, with no filler beside it.
+                    && !(guessed && fillers > 1)
                     && p.span.start.saturating_sub(last_end) <= max_gap
                     && !broken_by(breaks, Span::new(last_end, p.span.start.max(last_end)));
                 fillers = 0;
+                guessed = false;
                 if joins {
                     cur.push(i);
                     last_end = last_end.max(p.span.end);
@@ -120,6 +130,14 @@ pub(crate) fn runs(
             }
             PieceKind::Sep => {}
             PieceKind::Filler => fillers += 1,
+            PieceKind::Other
+                if cur.len() >= DIGITS_BEFORE_GUESS
+                    && !guessed
+                    && !phrases.iter().any(|&(a, b)| a <= p.lex.0 && p.lex.1 <= b) =>
+            {
+                guessed = true;
+                fillers += 1;
+            }
             PieceKind::Other => {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
@@ -132,6 +150,9 @@ pub(crate) fn runs(
     }
     out
 }
+
+/// Digits a run must have before an unknown word inside it is taken for a misheard digit.
+const DIGITS_BEFORE_GUESS: usize = 4;
 
 /// What to do with a candidate run (or part of one).
 #[derive(Debug, Clone)]

@@ -147,7 +147,12 @@ impl Detector {
             let n_text = found.len();
             let th = &self.rules.thresholds;
             let mut card_end: Option<u64> = None;
-            let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks);
+            let phrases: Vec<(usize, usize)> = hits
+                .iter()
+                .filter(|h| h.channel == ch.id)
+                .map(|h| h.lex)
+                .collect();
+            let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks, &phrases);
             let runs = without_phrase_digits(runs, ch, &hits);
             let mut r = 0;
             while r < runs.len() {
@@ -235,7 +240,7 @@ impl Detector {
         self.channels(words)
             .iter()
             .flat_map(|ch| {
-                classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &[])
+                classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &[], &[])
                     .into_iter()
                     .map(move |run| DigitRun {
                         channel: ch.id,
