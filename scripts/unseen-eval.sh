@@ -10,8 +10,11 @@
 #
 # Usage: scripts/unseen-eval.sh [SEED...]   (default: 11 22 33 44 55)
 # KEEP=DIR keeps the generated calls and hushline's outputs there for a closer look.
-# PITCHES="-350 400" adds a copy of every call per pitch shift (in cents; sox keeps the
-# timing, so the truth still holds): voices lower and higher than the one piper has.
+# Harder copies of every call, each with its own truth file (none by default):
+#   PITCHES="-350 400"  pitch shifts in cents (sox keeps the timing): lower and higher
+#                       voices than the one piper has;
+#   TEMPOS="1.25 0.85"  faster and slower talkers (sox tempo; the truth's times scale);
+#   NOISES="0.05"       pink noise mixed in at this sox volume (0.05: about 18 dB SNR).
 # piper's generator is stochastic: a rerun with the same seed is not the same audio.
 set -euo pipefail
 
@@ -45,18 +48,43 @@ for seed in "${seeds[@]}"; do
     name="$(basename "$truth" .truth.json)"
     audio="$(ls "$gen/$name".* | grep -v '\.truth\.json$')"
     ext="${audio##*.}"
-    for pitch in "" ${PITCHES:-}; do
+    variants=("plain:")
+    for p in ${PITCHES:-}; do variants+=("p$p:pitch $p"); done
+    for t in ${TEMPOS:-}; do variants+=("t$t:tempo -s $t"); done
+    for n in ${NOISES:-}; do variants+=("n$n:noise $n"); done
+    for variant in "${variants[@]}"; do
+      tag="${variant%%:*}"
+      effect="${variant#*:}"
       call="s${seed}_$name"
-      if [ -z "$pitch" ]; then
-        cp "$audio" "$calls/$call.$ext"
-      else
-        call="p${pitch}_$call"
-        sox "$audio" "$calls/$call.$ext" pitch "$pitch"
-      fi
-      "$venv/bin/python" - "$truth" "$call.$ext" "$calls/$call.truth.json" <<'EOF'
+      scale=1
+      case "$effect" in
+        "") cp "$audio" "$calls/$call.$ext" ;;
+        noise*)
+          call="${tag}_$call"
+          sox -n -r "$(soxi -r "$audio")" -c "$(soxi -c "$audio")" "$gen/noise.wav" \
+            synth "$(soxi -D "$audio")" pinknoise vol "${effect#noise }"
+          sox -m "$audio" "$gen/noise.wav" "$calls/$call.$ext"
+          ;;
+        *)
+          call="${tag}_$call"
+          # shellcheck disable=SC2086 # the effect is words on purpose
+          sox "$audio" "$calls/$call.$ext" $effect
+          [[ "$effect" != tempo* ]] || scale="${effect##* }"
+          ;;
+      esac
+      "$venv/bin/python" - "$truth" "$call.$ext" "$calls/$call.truth.json" "$scale" <<'EOF'
 import json, sys
 truth = json.load(open(sys.argv[1]))
 truth["file"] = sys.argv[2]
+speed = float(sys.argv[4])
+if speed != 1:
+    truth["duration"] /= speed
+    for key in ("items", "decoys", "speech"):
+        for part in truth.get(key, []):
+            for t in ("start", "end"):
+                part[t] /= speed
+            for t in ("start_sample", "end_sample"):
+                part[t] = int(part[t] / speed)
 json.dump(truth, open(sys.argv[3], "w"), indent=1)
 EOF
     done
