@@ -2,7 +2,7 @@
 //! (not even the last four). Text before an item's first digit and after its last digit
 //! in the same word is kept ("是[CN_ID]"). Must not add anything but tags.
 
-use super::detector::Item;
+use super::items::Item;
 use super::MaskedWord;
 use crate::asr::Word;
 

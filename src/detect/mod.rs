@@ -28,6 +28,7 @@
 mod classify;
 mod dense;
 mod detector;
+mod items;
 mod lexicon;
 mod mask;
 mod normalize;
