@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use hushline::eval::{self, Truth};
 use hushline::pipeline;

@@ -131,9 +131,7 @@ pub(crate) fn runs(
             PieceKind::Sep => {}
             PieceKind::Filler => fillers += 1,
             PieceKind::Other
-                if cur.len() >= DIGITS_BEFORE_GUESS
-                    && !guessed
-                    && !phrases.iter().any(|&(a, b)| a <= p.lex.0 && p.lex.1 <= b) =>
+                if cur.len() >= DIGITS_BEFORE_GUESS && !guessed && !in_phrase(phrases, p.lex) =>
             {
                 guessed = true;
                 fillers += 1;
@@ -149,6 +147,11 @@ pub(crate) fn runs(
         out.push(cur);
     }
     out
+}
+
+/// Whether lexemes `lex` lie inside one of `phrases` (inclusive lexeme ranges).
+pub(crate) fn in_phrase(phrases: &[(usize, usize)], lex: (usize, usize)) -> bool {
+    phrases.iter().any(|&(a, b)| a <= lex.0 && lex.1 <= b)
 }
 
 /// Digits a run must have before an unknown word inside it is taken for a misheard digit.

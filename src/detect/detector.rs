@@ -133,13 +133,14 @@ impl Detector {
             let n_text = found.len();
             let th = &self.rules.thresholds;
             let mut card_end: Option<u64> = None;
+            // Lexeme ranges of this channel's context phrases.
             let phrases: Vec<(usize, usize)> = hits
                 .iter()
                 .filter(|h| h.channel == ch.id)
                 .map(|h| h.lex)
                 .collect();
             let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks, &phrases);
-            let runs = without_phrase_digits(runs, ch, &hits);
+            let runs = without_phrase_digits(runs, ch, &phrases);
             let mut r = 0;
             while r < runs.len() {
                 let (used, run_items) = match self.joined_items(ch, &hits, &runs[r..]) {
@@ -585,15 +586,14 @@ const MIN_DIGITS_BESIDE_UNHEARD: usize = 2;
 /// Runs without the digit words that belong to a context phrase of their channel ("the
 /// three-digit code", "four digit code"): they name a number, they are not one. A run is
 /// split where such a word was.
-fn without_phrase_digits(runs: Vec<Vec<usize>>, ch: &Channel, hits: &[Hit]) -> Vec<Vec<usize>> {
-    let in_phrase = |i: usize| {
-        let lex = ch.pieces[i].lex;
-        hits.iter()
-            .any(|h| h.channel == ch.id && h.lex.0 <= lex.0 && lex.1 <= h.lex.1)
-    };
+fn without_phrase_digits(
+    runs: Vec<Vec<usize>>,
+    ch: &Channel,
+    phrases: &[(usize, usize)],
+) -> Vec<Vec<usize>> {
     let mut out = Vec::with_capacity(runs.len());
     for run in runs {
-        for part in run.split(|&i| in_phrase(i)) {
+        for part in run.split(|&i| classify::in_phrase(phrases, ch.pieces[i].lex)) {
             if !part.is_empty() {
                 out.push(part.to_vec());
             }

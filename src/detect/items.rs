@@ -21,17 +21,26 @@ pub(crate) struct Item {
     pub last: (usize, usize),
 }
 
+impl Item {
+    /// Whether the two items share a word.
+    fn touches(&self, other: &Item) -> bool {
+        self.first.0 <= other.last.0 && other.first.0 <= self.last.0
+    }
+
+    /// Grows to cover `other` too (words and audio), keeping its own type.
+    fn cover(&mut self, other: &Item) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.span = self.span.union(&other.span);
+    }
+}
+
 /// Adds a fail-closed item: items it overlaps grow to cover it (keeping their type),
 /// otherwise it stands alone.
 pub(super) fn absorb(items: &mut Vec<Item>, it: Item) {
     let mut covered = false;
-    for o in items
-        .iter_mut()
-        .filter(|o| o.first.0 <= it.last.0 && it.first.0 <= o.last.0)
-    {
-        o.first = o.first.min(it.first);
-        o.last = o.last.max(it.last);
-        o.span = o.span.union(&it.span);
+    for o in items.iter_mut().filter(|o| o.touches(&it)) {
+        o.cover(&it);
         covered = true;
     }
     if !covered {
@@ -43,16 +52,11 @@ pub(super) fn absorb(items: &mut Vec<Item>, it: Item) {
 /// items. One that touches a word of a custom text item is merged into it (both are
 /// redacted as one), taking the digit item's kind only if a checksum decided it.
 pub(super) fn merge_item(items: &mut Vec<Item>, n_text: usize, it: Item) {
-    let touching = items[..n_text]
-        .iter_mut()
-        .find(|o| o.first.0 <= it.last.0 && it.first.0 <= o.last.0);
-    let Some(o) = touching else {
+    let Some(o) = items[..n_text].iter_mut().find(|o| o.touches(&it)) else {
         items.push(it);
         return;
     };
-    o.first = o.first.min(it.first);
-    o.last = o.last.max(it.last);
-    o.span = o.span.union(&it.span);
+    o.cover(&it);
     if it.validated {
         o.kind = it.kind;
         o.reason = it.reason;

@@ -288,28 +288,25 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
                 Some(h) if h.kind == LexKind::Punct && HYPHENS.contains(h.text.as_str()) => i + 2,
                 _ => i + 1,
             };
-            let d = lexes.get(at).and_then(|nl| match nl.kind {
-                LexKind::Num => Some(nl.text.as_bytes()[0]),
-                _ => lx.digit.get(&nl.text).map(|x| x.0),
+            let next = lexes.get(at);
+            let heard = next.and_then(|nl| match nl.kind {
+                LexKind::Num => Some((nl.text.as_bytes()[0], false)),
+                _ => lx.digit.get(&nl.text).map(|x| (x.0, false)),
             });
-            if let Some(d) = d {
-                for k in 0..n - 1 {
-                    out.digit(d, false, i, part(l.span, k as u64, (n - 1) as u64));
-                }
-                out.digit(d, false, at, lexes[at].span);
-                i = at + 1;
-                continue;
-            }
             // "double oh" heard as "double low": inside a number being read out, the
             // word after a repeat word is a digit Whisper misheard. Its value is lost;
             // it stands as weak zeros ("oh", the likeliest) so that the run, and the
             // bleep, reach it. The guess can only widen what is redacted.
-            let misheard = lexes.get(at).filter(|nl| nl.kind == LexKind::Alpha);
-            if let Some(nl) = misheard.filter(|_| out.last_real().is_some_and(Piece::is_digit)) {
+            let misheard = || {
+                next.filter(|nl| nl.kind == LexKind::Alpha)
+                    .filter(|_| out.last_real().is_some_and(Piece::is_digit))
+                    .map(|_| (b'0', true))
+            };
+            if let Some((d, weak)) = heard.or_else(misheard) {
                 for k in 0..n - 1 {
-                    out.digit(b'0', true, i, part(l.span, k as u64, (n - 1) as u64));
+                    out.digit(d, weak, i, part(l.span, k as u64, (n - 1) as u64));
                 }
-                out.digit(b'0', true, at, nl.span);
+                out.digit(d, weak, at, lexes[at].span);
                 i = at + 1;
                 continue;
             }
