@@ -415,7 +415,7 @@ impl Classifier<'_> {
 
 /// A written calendar date ("12/05/2024", "2024-05-12"): day, month and year groups
 /// that make a real date. Dates are negative context in themselves.
-fn looks_like_date(d: &[u8], groups: &[usize]) -> bool {
+pub(crate) fn looks_like_date(d: &[u8], groups: &[usize]) -> bool {
     let num = |r: std::ops::Range<usize>| -> u32 {
         d[r].iter().fold(0, |acc, x| acc * 10 + (x - b'0') as u32)
     };
@@ -485,10 +485,18 @@ pub(crate) fn groups(pieces: &[Piece], idx: &[usize]) -> Vec<usize> {
 /// a number asks for the next one ("12 30. And the security code?"), so it is not that
 /// number's context; a statement after it can be ("… that's my card number.").
 fn in_question(lexes: &[Lex], at: usize) -> bool {
-    lexes[at..]
+    question_end(lexes, at).is_some()
+}
+
+/// The lexeme index of the question mark ending the sentence that holds lexeme `at`, if
+/// that sentence is a question.
+pub(crate) fn question_end(lexes: &[Lex], at: usize) -> Option<usize> {
+    let (i, l) = lexes
         .iter()
-        .find(|l| l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str()))
-        .is_some_and(|l| l.text == "?" || l.text == "？")
+        .enumerate()
+        .skip(at)
+        .find(|(_, l)| l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str()))?;
+    (l.text == "?" || l.text == "？").then_some(i)
 }
 
 /// Categories of the context phrases near a run, nearest first: before the run on any

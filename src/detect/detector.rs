@@ -9,6 +9,7 @@ use regex::Regex;
 use crate::asr::Word;
 use crate::time::{from_seconds, Span, ASR_RATE};
 
+use super::answer::{self, Answer, AnswerRules, ChannelPieces};
 use super::classify::{self, Classifier, CustomDigits, Decision, Hit};
 use super::dense::dense_stretches;
 use super::items::{absorb, merge_item, Item};
@@ -26,6 +27,7 @@ pub struct Detector {
     custom_text: Vec<(String, Regex)>,
     max_gap: u64,
     context_before: u64,
+    answer_rules: AnswerRules,
     /// Characters that read as digits in a character-written language (zh), for the
     /// dense-stretch rule; empty when no such language is enabled.
     digit_like_chars: HashSet<char>,
@@ -82,7 +84,9 @@ impl Detector {
                     .collect()
             })
             .unwrap_or_default();
+        let answer_rules = AnswerRules::new(&rules.thresholds);
         Ok(Detector {
+            answer_rules,
             rules,
             lexicon,
             custom_digits,
@@ -117,6 +121,7 @@ impl Detector {
             th: &self.rules.thresholds,
             custom: &self.custom_digits,
         };
+        let answers = self.answers(&channels, &hits);
         let mut items: Vec<(usize, Item)> = Vec::new();
         for (ci, ch) in channels.iter().enumerate() {
             let mut breaks: Vec<Span> = hits
@@ -141,13 +146,16 @@ impl Detector {
                 .collect();
             let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks, &phrases);
             let runs = without_phrase_digits(runs, ch, &phrases);
+            let answers: Vec<&Answer> = answers.iter().filter(|a| a.channel == ch.id).collect();
             let mut r = 0;
             while r < runs.len() {
+                let after_card =
+                    latest_card_end(card_end, &answers, ch.pieces[runs[r][0]].span.start);
                 let (used, run_items) = match self.joined_items(ch, &hits, &runs[r..]) {
                     Some(joined) => joined,
                     None => (
                         1,
-                        self.run_items(&classifier, ch, &hits, &runs[r], card_end),
+                        self.run_items(&classifier, ch, &hits, &runs[r], after_card),
                     ),
                 };
                 let run_items = if run_items.is_empty() {
@@ -187,6 +195,9 @@ impl Detector {
                         },
                     );
                 }
+            }
+            for a in &answers {
+                self.add_answer(ch, a, &mut found);
             }
             let found = self.join_id_parts(found);
             items.extend(found.into_iter().map(|it| (ci, it)));
@@ -236,6 +247,85 @@ impl Detector {
                     })
             })
             .collect()
+    }
+
+    /// Spans of answers still open at the end of `words` (nothing has ended them yet),
+    /// per channel, from their first digit to their last. A live caller bleeps from there
+    /// to the edge of what it has heard, as long as that edge is within an answer's
+    /// longest pause ([`Detector::answer_gap`]) of the last digit.
+    pub fn open_answers(&self, words: &[ChannelWord]) -> Vec<DigitRun> {
+        let channels = self.channels(words);
+        let hits: Vec<Hit> = channels
+            .iter()
+            .flat_map(|c| classify::context_hits(&self.lexicon, c.id, &c.lexes))
+            .collect();
+        self.answers(&channels, &hits)
+            .into_iter()
+            .filter(|a| a.open)
+            .map(|a| DigitRun {
+                channel: a.channel,
+                span: a.span,
+                digits: a.digits,
+            })
+            .collect()
+    }
+
+    /// The longest pause inside an answer, on the 16 kHz clock.
+    pub fn answer_gap(&self) -> u64 {
+        self.answer_rules.gap()
+    }
+
+    fn answers(&self, channels: &[Channel], hits: &[Hit]) -> Vec<Answer> {
+        let views: Vec<ChannelPieces> = channels
+            .iter()
+            .map(|c| ChannelPieces {
+                id: c.id,
+                lexes: &c.lexes,
+                pieces: &c.pieces,
+            })
+            .collect();
+        answer::answers(&self.answer_rules, &views, hits)
+    }
+
+    /// Adds the parts of answer `a` that no item in `found` covers as items of the kind
+    /// asked for. Long runs and pieces of the same kind that merely fail closed inside it
+    /// become part of it, so the answer is one item; items decided by a checksum or by their context (a code read
+    /// right after the card) stay what they are.
+    fn add_answer(&self, ch: &Channel, a: &Answer, found: &mut Vec<Item>) {
+        let at = |i: usize| {
+            let p = &ch.pieces[i];
+            let (l0, l1) = (&ch.lexes[p.lex.0], &ch.lexes[p.lex.1]);
+            ((l0.word, l0.bytes.start), (l1.word, l1.bytes.end))
+        };
+        let absorbed = |it: &Item| {
+            !it.validated
+                && (it.kind == EntityKind::LongDigitRun
+                    || (it.kind == a.kind && it.reason.starts_with("fail-closed")))
+        };
+        let covered = |i: usize| {
+            let (s, e) = at(i);
+            found
+                .iter()
+                .any(|it| !absorbed(it) && it.first <= s && e <= it.last)
+        };
+        let parts = answer::uncovered_parts(&ch.pieces, a, covered);
+        for (p0, p1) in parts {
+            let Some(dec) = classify::decision(answer_kind(a), "fail-closed:answer", 0.6, false)
+            else {
+                continue;
+            };
+            let mut part = self.item(ch, p0, p1, dec);
+            found.retain(|it| {
+                let inside = absorbed(it) && it.first <= part.last && part.first <= it.last;
+                if inside {
+                    part.first = part.first.min(it.first);
+                    part.last = part.last.max(it.last);
+                    part.span = part.span.union(&it.span);
+                }
+                !inside
+            });
+            found.push(part);
+        }
     }
 
     fn channels<'a>(&self, words: &'a [ChannelWord]) -> Vec<Channel<'a>> {
@@ -562,6 +652,27 @@ fn channels_view<'a>(channels: &'a [Channel<'a>]) -> Vec<mask::ChannelView<'a>> 
             words: &c.words,
         })
         .collect()
+}
+
+/// What an answer is redacted as: the kind asked for, unless it holds more digits than
+/// that kind has (a card read when the code was asked for), then a number.
+fn answer_kind(a: &Answer) -> EntityKind {
+    match a.kind {
+        EntityKind::Cvv if a.digits > 4 => EntityKind::LongDigitRun,
+        EntityKind::Expiry if a.digits > 6 => EntityKind::LongDigitRun,
+        _ => a.kind.clone(),
+    }
+}
+
+/// The later of a card item's end and the ends of card answers before `start`: digits
+/// soon after either are likely the card's expiry or code.
+fn latest_card_end(card_end: Option<u64>, answers: &[&Answer], start: u64) -> Option<u64> {
+    answers
+        .iter()
+        .filter(|a| a.kind == EntityKind::Card && a.span.end <= start)
+        .map(|a| a.span.end)
+        .chain(card_end)
+        .max()
 }
 
 /// The run without homophones at its edges.

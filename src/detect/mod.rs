@@ -17,7 +17,10 @@
 //!    near it (CVV, expiry, SSN, ID; negative only when nearest), then the fail-closed
 //!    rules for long runs. Parts of a card split by chatter are joined when their digits
 //!    together pass a checksum; digits soon after a card count as its code or expiry.
-//! 4. `mask` replaces each item in the words by its tag.
+//! 4. `answer` follows the dialogue: after a request for a card, ID, SSN, CVV or expiry,
+//!    the digits said next are that item until the answer ends, validated or not; the
+//!    parts of an answer no item covers are redacted as `fail-closed:answer`.
+//! 5. `mask` replaces each item in the words by its tag.
 //!
 //! `detector` holds the compiled rules and runs these steps per call.
 //!
@@ -25,6 +28,7 @@
 //! sliding window of recent words (longer than the gap and context settings) and keep
 //! the items that end before the window's unsettled tail.
 
+mod answer;
 mod classify;
 mod dense;
 mod detector;

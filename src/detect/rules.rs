@@ -68,6 +68,13 @@ pub struct Thresholds {
     pub dense_min_digits: usize,
     pub dense_min_density: f32,
     pub dense_max_gap_chars: usize,
+    pub answer_wait_s: f64,
+    pub answer_gap_s: f64,
+    pub answer_max_s: f64,
+    pub answer_max_words: usize,
+    pub answer_asker_words: usize,
+    pub answer_min_digits: usize,
+    pub answer_min_code_digits: usize,
 }
 
 /// Word tables of one language. Every field may be left out of a user file.
@@ -171,13 +178,24 @@ impl Rules {
         if !(t.max_gap_s.is_finite() && t.max_gap_s >= 0.0) {
             return bad("thresholds.max_gap_s must be a non-negative number of seconds");
         }
-        if !(t.context_before_s.is_finite() && t.context_before_s >= 0.0) {
-            return bad("thresholds.context_before_s must be a non-negative number of seconds");
+        for (name, value) in [
+            ("context_before_s", t.context_before_s),
+            ("answer_wait_s", t.answer_wait_s),
+            ("answer_gap_s", t.answer_gap_s),
+            ("answer_max_s", t.answer_max_s),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(DetectError::InvalidRule(format!(
+                    "thresholds.{name} must be a non-negative number of seconds"
+                )));
+            }
         }
         for (name, value, min) in [
             ("long_run_min_digits", t.long_run_min_digits, 4),
             ("payment_min_digits", t.payment_min_digits, 4),
             ("id_context_min_digits", t.id_context_min_digits, 1),
+            ("answer_min_digits", t.answer_min_digits, 2),
+            ("answer_min_code_digits", t.answer_min_code_digits, 1),
         ] {
             if value < min {
                 return Err(DetectError::InvalidRule(format!(

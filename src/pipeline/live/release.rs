@@ -121,6 +121,7 @@ pub(super) fn release(
                 r.span.end + open_gap >= heard
             })
             .map(|r| (r.channel, r.span))
+            .chain(open_answers(engine, call, &words))
             .collect()
     };
     let bleeper = Bleeper::new(&engine.config.bleep, LIVE_RATE);
@@ -198,6 +199,30 @@ pub(super) fn release(
         call.arrivals.pop_front();
     }
     emit_lines(call, &detections, &open_runs, target, flush, feed);
+}
+
+/// Answers to a request still open at the edge of what was heard (the speaker may go on
+/// reading the number): from their first digit to that edge, bleeped provisionally.
+fn open_answers(
+    engine: &Engine,
+    call: &LiveCall,
+    words: &[ChannelWord],
+) -> impl Iterator<Item = (u16, Span)> {
+    let gap = engine.detector.answer_gap();
+    let heard_to = |c: u16| call.streams.get(usize::from(c)).map_or(0, |st| st.heard_to);
+    engine
+        .detector
+        .open_answers(words)
+        .into_iter()
+        .filter(move |a| a.span.end + gap >= heard_to(a.channel))
+        .map(move |a| {
+            (
+                a.channel,
+                Span::new(a.span.start, a.span.end.max(heard_to(a.channel))),
+            )
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// For items whose audio ends in the stretch being released: how long since that end

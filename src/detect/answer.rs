@@ -1,0 +1,469 @@
+//! Answer spans: when one speaker asks for a card, ID, SSN, CVV or expiry date, what is
+//! said next is taken for that item until the answer ends. PCI practice for
+//! agent-assisted payments masks by the dialogue, because recognition is least sure
+//! exactly there: digits heard as other words on the phone band, a card read in two
+//! parts around the agent's "mm-hm, go on", an SSN with a digit dropped. Such an answer
+//! is redacted when it holds digits, whether or not they validate (fail closed).
+//!
+//! An answer is looked for on every channel: the other speaker's (stereo) and the
+//! asker's own, after the request (mono recordings, and a caller saying "my card number
+//! is …"). It starts at its first digit, at most `answer_wait_s` after the request, and
+//! ends at the last digit before any of: a pause longer than `answer_gap_s`, more than
+//! `answer_max_words` other words, the asker saying `answer_asker_words` words, another
+//! context phrase (a new request, or negative context such as "order number"), or
+//! `answer_max_s` after its first digit.
+//!
+//! Owns where answers start and end; must not decide what validated digits are (that is
+//! `classify`), must not look at audio, and never sees or returns a digit's value.
+
+use crate::time::{from_seconds, Span, ASR_RATE};
+
+use super::classify::{self, looks_like_date, Hit};
+use super::lexicon::{Category, Lex};
+use super::normalize::{Piece, PieceKind};
+use super::rules::Thresholds;
+use super::EntityKind;
+
+/// One channel's lexemes and pieces, as the detector built them.
+pub(crate) struct ChannelPieces<'a> {
+    pub id: u16,
+    pub lexes: &'a [Lex],
+    pub pieces: &'a [Piece],
+}
+
+/// The digits of an answer: pieces `first..=last` of its channel, both digit-like.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    pub channel: u16,
+    pub kind: EntityKind,
+    pub first: usize,
+    pub last: usize,
+    pub span: Span,
+    /// Digit-like pieces in it (digits, homophones, a check character).
+    pub digits: usize,
+    /// Whether it was still open when the words ran out: nothing ended it yet, so a live
+    /// caller must treat audio after it as part of it until more is heard.
+    pub open: bool,
+}
+
+/// The answer settings, on the 16 kHz clock.
+pub(crate) struct AnswerRules {
+    wait: u64,
+    gap: u64,
+    max_len: u64,
+    max_words: usize,
+    asker_words: usize,
+    min_primary: usize,
+    min_code: usize,
+}
+
+impl AnswerRules {
+    pub fn new(th: &Thresholds) -> Self {
+        AnswerRules {
+            wait: from_seconds(th.answer_wait_s, ASR_RATE),
+            gap: from_seconds(th.answer_gap_s, ASR_RATE),
+            max_len: from_seconds(th.answer_max_s, ASR_RATE),
+            max_words: th.answer_max_words,
+            asker_words: th.answer_asker_words,
+            min_primary: th.answer_min_digits,
+            min_code: th.answer_min_code_digits,
+        }
+    }
+
+    /// The longest pause inside an answer, for a live caller deciding whether an open
+    /// answer may still go on.
+    pub fn gap(&self) -> u64 {
+        self.gap
+    }
+
+    fn min_digits(&self, kind: &EntityKind) -> usize {
+        match kind {
+            EntityKind::Cvv | EntityKind::Expiry => self.min_code,
+            _ => self.min_primary,
+        }
+    }
+}
+
+/// What a request for `cat` asks for; `None` for context that asks for nothing.
+fn requested(cat: Category) -> Option<EntityKind> {
+    match cat {
+        Category::Card => Some(EntityKind::Card),
+        Category::CnId => Some(EntityKind::CnId),
+        Category::Ssn => Some(EntityKind::Ssn),
+        Category::Cvv => Some(EntityKind::Cvv),
+        Category::Expiry => Some(EntityKind::Expiry),
+        Category::Negative | Category::Custom(_) | Category::AfterCard => None,
+    }
+}
+
+fn is_digit_like(p: &Piece) -> bool {
+    matches!(p.kind, PieceKind::Digit { .. } | PieceKind::CheckX)
+}
+
+fn is_real_digit(p: &Piece) -> bool {
+    matches!(
+        p.kind,
+        PieceKind::Digit {
+            weak: false,
+            month: false,
+            ..
+        }
+    )
+}
+
+/// Every answer to every request in `hits`, each with at least one real digit and the
+/// digit count its kind needs (a lone "one" in "one moment" is not an answer).
+pub(crate) fn answers(
+    rules: &AnswerRules,
+    channels: &[ChannelPieces],
+    hits: &[Hit],
+) -> Vec<Answer> {
+    let mut out = Vec::new();
+    for h in hits {
+        let Some(kind) = requested(h.cat) else {
+            continue;
+        };
+        for ch in channels {
+            // The next context phrase after this one, on any channel, ends its answers.
+            let block_at = hits
+                .iter()
+                .filter(|o| o.span.start > h.span.start && !misheard_digit(ch, o))
+                .map(|o| o.span.start)
+                .min()
+                .unwrap_or(u64::MAX);
+            let asker = channels.iter().find(|c| c.id == h.channel && c.id != ch.id);
+            if let Some(a) = answer_on(rules, ch, asker, h, block_at, &kind) {
+                let real = a_real_digits(ch, &a);
+                if real >= 1
+                    && a.digits >= rules.min_digits(&kind)
+                    && !written_date(ch, &a)
+                    && !followed_by_unit(ch, &a, hits)
+                {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|a| (a.channel, a.span.start));
+    out.dedup_by(|b, a| a.channel == b.channel && a.first == b.first && a.last == b.last);
+    out
+}
+
+/// Whether the word right after the answer's last digit is negative context of its
+/// channel ("12 days", "45 dollars"): a quantity, not the number asked for.
+fn followed_by_unit(ch: &ChannelPieces, a: &Answer, hits: &[Hit]) -> bool {
+    let Some(next) = ch.pieces.get(a.last + 1) else {
+        return false;
+    };
+    hits.iter()
+        .any(|o| o.channel == ch.id && o.cat == Category::Negative && o.lex.0 == next.lex.0)
+}
+
+/// Whether the answer is one written calendar date ("2024-05-12"): dates are negative
+/// context in themselves, whoever asked what.
+fn written_date(ch: &ChannelPieces, a: &Answer) -> bool {
+    let idx: Vec<usize> = (a.first..=a.last)
+        .filter(|&i| is_digit_like(&ch.pieces[i]))
+        .collect();
+    let digits: Vec<u8> = idx
+        .iter()
+        .map(|&i| match ch.pieces[i].kind {
+            PieceKind::Digit { d, .. } => d,
+            _ => b'X',
+        })
+        .collect();
+    looks_like_date(&digits, &classify::groups(ch.pieces, &idx))
+}
+
+/// Whether context hit `o` is one negative word between two digits of channel `ch`
+/// ("4 time 2 1": "five" heard as "time" on the phone band): inside a number being read
+/// out it is a misheard digit, not a new topic.
+fn misheard_digit(ch: &ChannelPieces, o: &Hit) -> bool {
+    if o.channel != ch.id || o.cat != Category::Negative || o.lex.0 != o.lex.1 {
+        return false;
+    }
+    let Some(at) = ch.pieces.iter().position(|p| p.lex.0 == o.lex.0) else {
+        return false;
+    };
+    let not_sep = |p: &&Piece| p.kind != PieceKind::Sep;
+    let before = ch.pieces[..at].iter().rev().find(not_sep);
+    let after = ch.pieces[at + 1..].iter().find(not_sep);
+    before.is_some_and(is_digit_like) && after.is_some_and(is_digit_like)
+}
+
+fn a_real_digits(ch: &ChannelPieces, a: &Answer) -> usize {
+    ch.pieces[a.first..=a.last]
+        .iter()
+        .filter(|p| is_real_digit(p))
+        .count()
+}
+
+/// The answer to request `h` on channel `ch`, if digits follow it there in time.
+/// `asker` is the requester's channel when it is another one (stereo).
+fn answer_on(
+    rules: &AnswerRules,
+    ch: &ChannelPieces,
+    asker: Option<&ChannelPieces>,
+    h: &Hit,
+    block_at: u64,
+    kind: &EntityKind,
+) -> Option<Answer> {
+    // On the asker's own channel the answer comes after the request's sentence when it
+    // is a question: "Is that the card ending in 6467?" asks, it does not answer.
+    let own_from = classify::question_end(ch.lexes, h.lex.1).unwrap_or(h.lex.1);
+    let starts_after = |p: &Piece| {
+        if ch.id == h.channel {
+            p.lex.0 > own_from
+        } else {
+            p.span.start >= h.span.start
+        }
+    };
+    let begin = ch.pieces.iter().position(starts_after)?;
+    let mut first: Option<usize> = None;
+    let mut last = 0usize;
+    let mut digits = 0usize;
+    let mut words = 0usize;
+    let mut open = true;
+    for (i, p) in ch.pieces.iter().enumerate().skip(begin) {
+        if p.span.start >= block_at {
+            open = false;
+            break;
+        }
+        let Some(f) = first else {
+            if is_digit_like(p) {
+                if p.span.start.saturating_sub(h.span.end) > rules.wait {
+                    open = false;
+                    break;
+                }
+                first = Some(i);
+                last = i;
+                digits = 1;
+            } else if p.span.start.saturating_sub(h.span.end) > rules.wait {
+                return None;
+            }
+            continue;
+        };
+        match p.kind {
+            PieceKind::Digit { .. } | PieceKind::CheckX => {
+                let prev = ch.pieces[last].span.end;
+                let ends = p.span.start.saturating_sub(prev) > rules.gap
+                    || p.span.end.saturating_sub(ch.pieces[f].span.start) > rules.max_len
+                    || asker.is_some_and(|a| {
+                        spoken_words(a, Span::new(prev, p.span.start.max(prev)))
+                            >= rules.asker_words
+                    });
+                if ends {
+                    open = false;
+                    break;
+                }
+                last = i;
+                digits += 1;
+                words = 0;
+            }
+            PieceKind::Other => {
+                words += 1;
+                if words > rules.max_words {
+                    open = false;
+                    break;
+                }
+            }
+            PieceKind::Sep | PieceKind::Filler => {}
+        }
+    }
+    let first = first?;
+    Some(Answer {
+        channel: ch.id,
+        kind: kind.clone(),
+        first,
+        last,
+        span: ch.pieces[first].span.union(&ch.pieces[last].span),
+        digits,
+        open,
+    })
+}
+
+/// Words (not fillers, separators or digits) of channel `ch` that start inside `gap`.
+fn spoken_words(ch: &ChannelPieces, gap: Span) -> usize {
+    ch.pieces
+        .iter()
+        .filter(|p| {
+            p.kind == PieceKind::Other && p.span.start >= gap.start && p.span.start < gap.end
+        })
+        .count()
+}
+
+/// The parts of answer `a` that no item already covers: runs of its pieces outside
+/// `covered` (piece indices of the channel inside an item), each holding a digit or an
+/// unknown word (a digit Whisper misheard), trimmed of fillers and separators.
+pub(crate) fn uncovered_parts(
+    pieces: &[Piece],
+    a: &Answer,
+    covered: impl Fn(usize) -> bool,
+) -> Vec<(usize, usize)> {
+    let mut parts = Vec::new();
+    let mut cur: Option<(usize, usize)> = None;
+    for i in a.first..=a.last {
+        if covered(i) {
+            parts.extend(cur.take());
+            continue;
+        }
+        let content = is_digit_like(&pieces[i]) || pieces[i].kind == PieceKind::Other;
+        if content {
+            cur = Some(match cur {
+                Some((s, _)) => (s, i),
+                None => (i, i),
+            });
+        }
+    }
+    parts.extend(cur);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Rules;
+
+    fn piece(kind: PieceKind, lex: usize, t: f64) -> Piece {
+        let s = from_seconds(t, ASR_RATE);
+        Piece {
+            kind,
+            lex: (lex, lex),
+            span: Span::new(s, s + from_seconds(0.3, ASR_RATE)),
+            num_group: 0,
+        }
+    }
+
+    fn digit(lex: usize, t: f64) -> Piece {
+        piece(
+            PieceKind::Digit {
+                d: b'4',
+                weak: false,
+                month: false,
+            },
+            lex,
+            t,
+        )
+    }
+
+    fn hit(channel: u16, cat: Category, lex: usize, t: f64) -> Hit {
+        let s = from_seconds(t, ASR_RATE);
+        Hit {
+            channel,
+            cat,
+            span: Span::new(s, s + from_seconds(0.5, ASR_RATE)),
+            lex: (lex, lex),
+        }
+    }
+
+    fn rules() -> AnswerRules {
+        AnswerRules::new(&Rules::default().thresholds)
+    }
+
+    #[test]
+    fn an_answer_runs_across_unknown_words_and_ends_at_a_long_pause() {
+        // 0.0 "card number?" on channel 0; channel 1: 4 4 "time" 4 … 8 s later 4 4.
+        let asker = vec![piece(PieceKind::Other, 0, 0.0)];
+        let answerer = vec![
+            piece(PieceKind::Other, 0, 1.0),
+            digit(1, 1.5),
+            digit(2, 1.9),
+            piece(PieceKind::Other, 3, 2.3),
+            digit(4, 2.7),
+            digit(5, 11.0),
+            digit(6, 11.4),
+        ];
+        let channels = [
+            ChannelPieces {
+                id: 0,
+                lexes: &[],
+                pieces: &asker,
+            },
+            ChannelPieces {
+                id: 1,
+                lexes: &[],
+                pieces: &answerer,
+            },
+        ];
+        let hits = [hit(0, Category::Card, 0, 0.0)];
+        let found = answers(&rules(), &channels, &hits);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].channel, found[0].first, found[0].last), (1, 1, 4));
+        assert_eq!(found[0].digits, 3);
+        assert!(!found[0].open);
+        assert_eq!(found[0].kind, EntityKind::Card);
+    }
+
+    #[test]
+    fn the_asker_speaking_again_or_another_request_ends_the_answer() {
+        let asker = vec![
+            piece(PieceKind::Other, 0, 0.0),
+            piece(PieceKind::Other, 1, 2.6),
+            piece(PieceKind::Other, 2, 2.8),
+            piece(PieceKind::Other, 3, 3.0),
+        ];
+        let answerer = vec![digit(0, 1.0), digit(1, 1.4), digit(2, 1.8), digit(3, 3.6)];
+        let channels = [
+            ChannelPieces {
+                id: 0,
+                lexes: &[],
+                pieces: &asker,
+            },
+            ChannelPieces {
+                id: 1,
+                lexes: &[],
+                pieces: &answerer,
+            },
+        ];
+        let found = answers(&rules(), &channels, &[hit(0, Category::Ssn, 0, 0.0)]);
+        assert_eq!((found[0].first, found[0].last), (0, 2));
+        // A negative phrase at 1.5 s ends it after two digits: too few for an SSN.
+        let hits = [
+            hit(0, Category::Ssn, 0, 0.0),
+            hit(0, Category::Negative, 1, 1.5),
+        ];
+        assert!(answers(&rules(), &channels, &hits).is_empty());
+    }
+
+    #[test]
+    fn no_digit_within_the_wait_is_no_answer_and_words_running_out_leave_it_open() {
+        let answerer = vec![piece(PieceKind::Other, 0, 1.0), digit(1, 30.0)];
+        let ch = [ChannelPieces {
+            id: 0,
+            lexes: &[],
+            pieces: &answerer,
+        }];
+        assert!(answers(&rules(), &ch, &[hit(0, Category::Cvv, 0, 0.0)]).is_empty());
+        let answerer = vec![digit(1, 1.0), digit(2, 1.3)];
+        let ch = [ChannelPieces {
+            id: 1,
+            lexes: &[],
+            pieces: &answerer,
+        }];
+        let found = answers(&rules(), &ch, &[hit(0, Category::Cvv, 0, 0.0)]);
+        assert!(found[0].open);
+    }
+
+    #[test]
+    fn parts_outside_items_keep_digits_and_unknown_words_only() {
+        let pieces = vec![
+            digit(0, 0.0),
+            digit(1, 0.3),
+            piece(PieceKind::Filler, 2, 0.6),
+            piece(PieceKind::Other, 3, 0.9),
+            piece(PieceKind::Filler, 4, 1.2),
+            digit(5, 1.5),
+        ];
+        let a = Answer {
+            channel: 0,
+            kind: EntityKind::Card,
+            first: 0,
+            last: 5,
+            span: Span::new(0, 1),
+            digits: 3,
+            open: false,
+        };
+        assert_eq!(uncovered_parts(&pieces, &a, |i| i <= 1), vec![(3, 5)]);
+        assert_eq!(uncovered_parts(&pieces, &a, |i| i == 5), vec![(0, 3)]);
+    }
+}
