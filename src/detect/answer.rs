@@ -302,12 +302,12 @@ pub(crate) fn uncovered_parts(
 ) -> Vec<(usize, usize)> {
     let mut parts = Vec::new();
     let mut cur: Option<(usize, usize)> = None;
-    for i in a.first..=a.last {
+    for (i, p) in pieces.iter().enumerate().take(a.last + 1).skip(a.first) {
         if covered(i) {
             parts.extend(cur.take());
             continue;
         }
-        let content = is_digit_like(&pieces[i]) || pieces[i].kind == PieceKind::Other;
+        let content = is_digit_like(p) || p.kind == PieceKind::Other;
         if content {
             cur = Some(match cur {
                 Some((s, _)) => (s, i),
