@@ -79,6 +79,10 @@ enum Command {
         /// other languages use base.
         #[arg(long, default_value = "tiny.en")]
         english_model: String,
+        /// Also write every call's scores (per item, decoy and speech span) to this JSON
+        /// file, for reports grouped by voice or format (scripts/matrix/summarize.py).
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Decrypt a recording for an authorised listener (verifies before writing).
     Decrypt {
@@ -210,7 +214,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             truth,
             out,
             english_model,
-        } => samples_cmd::evaluate(&audio, &truth, out.as_deref(), &english_model),
+            json,
+        } => samples_cmd::evaluate(
+            &audio,
+            &truth,
+            out.as_deref(),
+            &english_model,
+            json.as_deref(),
+        ),
         Command::Bench(args) => bench_cmd::bench(&args),
         Command::Decrypt {
             input,

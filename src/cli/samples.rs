@@ -65,11 +65,22 @@ impl Engines {
     }
 }
 
+/// One call's scores as `eval --json` writes them.
+#[derive(serde::Serialize)]
+struct ScoredCall {
+    language: String,
+    duration_s: f64,
+    processing_s: f64,
+    #[serde(flatten)]
+    scores: hushline::eval::EvalReport,
+}
+
 pub fn evaluate(
     audio: &Path,
     truth_dir: &Path,
     out: Option<&Path>,
     english_model: &str,
+    json: Option<&Path>,
 ) -> Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
     let key_path = scratch.path().join("eval.key");
@@ -87,6 +98,7 @@ pub fn evaluate(
     let mut engines = Engines::new(keyring.clone(), english_model);
     let mut leaks = 0;
     let (mut decoys_hit, mut decoys, mut over_bleep, mut speech_s) = (0, 0, 0.0, 0.0);
+    let mut scored_calls = Vec::new();
     println!(
         "{:<26} {:<8} {:>3} {:>15} {:>9} {:>5}",
         "call", "item", "ch", "span (s)", "bleeped", "text"
@@ -134,6 +146,19 @@ pub fn evaluate(
         }
         over_bleep += scored.over_bleep_s();
         speech_s += scored.speech.iter().map(|s| s.end - s.start).sum::<f64>();
+        if json.is_some() {
+            scored_calls.push(ScoredCall {
+                language: truth.language.clone(),
+                duration_s: report.duration_s,
+                processing_s: report.processing_s,
+                scores: scored,
+            });
+        }
+    }
+    if let Some(path) = json {
+        let doc = serde_json::to_vec_pretty(&serde_json::json!({ "calls": scored_calls }))?;
+        hushline::fsutil::write_atomic(path, &doc)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!(
         "\n{} calls; leaks: {leaks}; decoys bleeped: {decoys_hit}/{decoys}; innocent speech bleeped: {:.2} s of {:.1} s ({:.1}%)",
