@@ -127,8 +127,9 @@ class Synth:
         if len(x) < RATE // 50:
             raise RuntimeError(f"{v.label} produced no audible speech for {text!r}")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_wav(path + ".part", [x], RATE)
-        os.replace(path + ".part", path)
+        part = f"{path}.{os.getpid()}.part"
+        write_wav(part, [x], RATE)
+        os.replace(part, path)
         self.made += 1
         return x
 
