@@ -18,7 +18,9 @@
 #   --formats F,G         formats to write (default all six: stereo-16k, mono-16k,
 #                         stereo-ulaw8k, mono-ulaw8k, stereo-alaw8k, mono-alaw8k)
 #   --generate-only DIR   write the calls to DIR and stop (a set to score later)
-#   --set DIR             score calls already generated in DIR (no generation)
+#   --set DIR             score calls already generated in DIR (no generation); with
+#                         --formats, --lang or seeds, only those files of the set
+#   --jobs N              calls `hushline eval` redacts at once (default: one per core)
 #   --by GROUPINGS        summary tables (default "voice;engine;format;scenario";
 #                         summarize.py --help lists the keys)
 # KEEP=DIR keeps the calls, hushline's outputs (DIR/out), eval's log and JSON report.
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-lang=both en_calls=20 zh_calls=7 voices="" formats="" generate_only="" set_dir=""
+jobs="$(nproc)" lang=both en_calls=20 zh_calls=7 voices="" formats="" generate_only="" set_dir=""
 by="voice;engine;format;scenario"
 seeds=()
 while [ $# -gt 0 ]; do
@@ -40,11 +42,13 @@ while [ $# -gt 0 ]; do
     --generate-only) generate_only="$2"; shift 2 ;;
     --set) set_dir="$2"; shift 2 ;;
     --by) by="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
     -*) echo "matrix-eval: unknown option $1" >&2; exit 2 ;;
     *) seeds+=("$1"); shift ;;
   esac
 done
+seeds_given=${#seeds[@]}
 [ ${#seeds[@]} -gt 0 ] || seeds=(101 102 103)
 
 venv="${HOME}/.cache/hushline/matrix-venv"
@@ -82,8 +86,24 @@ install_engines() {
 }
 
 if [ -n "$set_dir" ]; then
+  [ -f "$set_dir/manifest.json" ] || { echo "matrix-eval: $set_dir has no manifest.json (not a generated set)" >&2; exit 2; }
+  set_dir="$(cd "$set_dir" && pwd)"
   calls="$set_dir"
-  [ -f "$calls/manifest.json" ] || { echo "matrix-eval: $calls has no manifest.json (not a generated set)" >&2; exit 2; }
+  if [ -n "$formats" ] || [ "$lang" != both ] || [ "$seeds_given" -gt 0 ]; then
+    # A subset: links to the matching files (NAME = sSEED-LANGnn-scenario__FORMAT).
+    calls="$(mktemp -d)"
+    cleanup+=("$calls")
+    for truth in "$set_dir"/*.truth.json; do
+      stem="$(basename "$truth" .truth.json)"
+      seed="${stem%%-*}" rest="${stem#*-}" format="${stem##*__}"
+      [ "$seeds_given" -eq 0 ] || [[ " ${seeds[*]} " == *" ${seed#s} "* ]] || continue
+      [ "$lang" = both ] || [[ "$rest" == "$lang"* ]] || continue
+      [ -z "$formats" ] || [[ ",$formats," == *",$format,"* ]] || continue
+      ln -s "$truth" "$calls/"
+      ln -s "$set_dir/$stem.wav" "$calls/"
+    done
+    echo "matrix-eval: scoring $(find "$calls" -name '*.truth.json' | wc -l) files of $set_dir" >&2
+  fi
 else
   install_engines
   if [ -n "$generate_only" ]; then
@@ -119,7 +139,8 @@ out=()
 started=$(date +%s)
 status=0
 # shellcheck disable=SC2086 # EVAL_ARGS is words on purpose
-"$hushline" eval "$calls" --truth "$calls" --json "$work/report.json" "${out[@]}" ${EVAL_ARGS:-} >"$work/eval.log" || status=$?
+"$hushline" eval "$calls" --truth "$calls" --json "$work/report.json" --jobs "$jobs" "${out[@]}" ${EVAL_ARGS:-} \
+  >"$work/eval.log" || status=$?
 [ -f "$work/report.json" ] || { tail -20 "$work/eval.log" >&2; echo "matrix-eval: eval failed" >&2; exit 1; }
 echo "scored in $(($(date +%s) - started)) s: $(tail -1 "$work/eval.log")"
 echo

@@ -352,15 +352,20 @@ fn spoken_digit(word: &str) -> Option<char> {
     })
 }
 
+/// CJK punctuation (with 〇), both CJK ideograph blocks most text uses, full-width forms.
+fn is_cjk(c: char) -> bool {
+    matches!(
+        c,
+        '\u{3000}'..='\u{303F}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF00}'..='\u{FFEF}'
+    )
+}
+
 /// `text` with a space either side of every CJK character (ideographs, CJK punctuation,
 /// full-width forms), so each is split out as a word.
 fn space_out_cjk(text: &str) -> String {
-    let cjk = |c: char| {
-        matches!(c, '\u{3000}'..='\u{303F}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF00}'..='\u{FFEF}')
-    };
     let mut out = String::with_capacity(text.len() * 2);
     for c in text.chars() {
-        if cjk(c) {
+        if is_cjk(c) {
             out.extend([' ', c, ' ']);
         } else {
             out.push(c);
@@ -412,7 +417,10 @@ mod tests {
             vec!["62148368828722"]
         );
         assert_eq!(digit_runs("两洞〇１２"), vec!["20012"]);
-        assert_eq!(digit_runs("工号[STAFF]请问有什么可以帮您"), Vec::<String>::new());
+        assert_eq!(
+            digit_runs("工号[STAFF]请问有什么可以帮您"),
+            Vec::<String>::new()
+        );
         // One number in two scripts, as base wrote an ID (issue 16).
         assert_eq!(
             digit_runs("身份正好是 自 二零 一 一 一 198312207537"),

@@ -83,6 +83,9 @@ enum Command {
         /// file, for reports grouped by voice or format (scripts/matrix/summarize.py).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Calls redacted at once, each with cores / jobs recognition threads.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Decrypt a recording for an authorised listener (verifies before writing).
     Decrypt {
@@ -215,12 +218,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             english_model,
             json,
+            jobs,
         } => samples_cmd::evaluate(
             &audio,
             &truth,
-            out.as_deref(),
-            &english_model,
-            json.as_deref(),
+            &samples_cmd::EvalOptions {
+                out: out.as_deref(),
+                english_model: &english_model,
+                json: json.as_deref(),
+                jobs: jobs.max(1),
+            },
         ),
         Command::Bench(args) => bench_cmd::bench(&args),
         Command::Decrypt {

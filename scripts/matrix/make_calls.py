@@ -28,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import scenarios_en  # noqa: E402
+import spoken_numbers as sn  # noqa: E402
 import scenarios_zh  # noqa: E402
 import voices  # noqa: E402
 from dialogue import FORMATS, Call, write_json  # noqa: E402
@@ -71,6 +72,19 @@ def collisions(call):
     return bad
 
 
+def check_numbers(call):
+    """Every primary item is a valid number of its kind (the truth would be wrong else)."""
+    for item in call.items:
+        d = item["digits"]
+        ok = {
+            "card": lambda: sn.luhn_valid(d) and 13 <= len(d) <= 19,
+            "cn_id": lambda: (len(d) == 18 and sn.gb11643_check(d[:17]) == d[17]) or (len(d) == 15 and d.isdigit()),
+            "ssn": lambda: len(d) == 9 and d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000",
+        }.get(item["type"], lambda: d.isdigit())()
+        if not ok:
+            raise AssertionError(f"{call.name}: generated an invalid {item['type']}")
+
+
 def build(synth, lang, seed, index, customer, pool, scenario):
     for attempt in range(ATTEMPTS):
         rng = random.Random(f"{seed}/{lang}/{index}/{attempt}")
@@ -78,6 +92,7 @@ def build(synth, lang, seed, index, customer, pool, scenario):
         name = f"s{seed}-{lang}{index:02d}-{scenario.__name__.replace('_', '-')}"
         call = Call(synth, name, lang, scenario.__name__, speakers, rng)
         scenario(call)
+        check_numbers(call)
         if not collisions(call):
             return call
     raise RuntimeError(f"{name}: numbers kept colliding after {ATTEMPTS} attempts")
