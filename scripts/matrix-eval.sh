@@ -145,5 +145,5 @@ status=0
 echo "scored in $(($(date +%s) - started)) s: $(tail -1 "$work/eval.log")"
 echo
 python3 scripts/matrix/summarize.py "$work/report.json" --truth "$calls" --by "$by"
-[ -z "${KEEP:-}" ] || echo "kept: calls in $calls, outputs in $work/out, eval log and report.json in $work"
+[ -z "${KEEP:-}" ] || echo "kept: calls in ${set_dir:-$calls}, outputs in $work/out, eval log and report.json in $work"
 exit "$status"
