@@ -2,7 +2,7 @@
 # Debian machine lacks first, and fetch + convert the Whisper model once (cached in models/).
 CARGO ?= cargo
 
-.PHONY: demo test eval deps model lint bench bench-live clean
+.PHONY: demo test eval eval-matrix deps model lint bench bench-live clean
 
 demo: deps
 	$(CARGO) run --release --quiet -- demo
@@ -16,6 +16,13 @@ test: deps lint model
 # so the debug binary the tests built is fast enough and nothing is built twice.
 eval: model
 	$(CARGO) run --quiet -- eval samples --truth samples
+
+# The broad, phone-like evaluation (scripts/matrix-eval.sh): calls in many voices from
+# several speech engines, stereo and mono, 16 kHz and 8 kHz G.711, scored per voice and
+# format. Hours on two cores; not part of `make test`. Options go in MATRIX, e.g.
+# make eval-matrix MATRIX="--lang en --voices flite,piper --formats mono-ulaw8k 7"
+eval-matrix: deps model
+	bash scripts/matrix-eval.sh $(MATRIX)
 
 deps:
 	@bash scripts/install-deps.sh

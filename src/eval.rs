@@ -291,10 +291,14 @@ fn changed_share(
 
 /// Digit runs in text as a reader would hear them: numerals and number words ("four",
 /// "oh", "double"), joined across spaces, dashes and commas, broken by other words.
+/// Chinese text has no spaces, so every CJK character counts as a word of its own: a
+/// Chinese numeral (幺, 两, 洞 and 〇 too) or a full-width digit is a digit, any other
+/// ideograph breaks the run, CJK punctuation joins like a comma.
 pub fn digit_runs(text: &str) -> Vec<String> {
     let mut runs = Vec::new();
     let mut current = String::new();
     let mut repeat = 1;
+    let text = space_out_cjk(text);
     for raw in
         text.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.' || c == '/')
     {
@@ -334,18 +338,40 @@ pub fn digit_runs(text: &str) -> Vec<String> {
 
 fn spoken_digit(word: &str) -> Option<char> {
     Some(match word {
-        "zero" | "oh" | "o" => '0',
-        "one" => '1',
-        "two" => '2',
-        "three" => '3',
-        "four" => '4',
-        "five" => '5',
-        "six" => '6',
-        "seven" => '7',
-        "eight" => '8',
-        "nine" => '9',
+        "zero" | "oh" | "o" | "零" | "〇" | "洞" | "０" => '0',
+        "one" | "一" | "幺" | "１" => '1',
+        "two" | "二" | "两" | "２" => '2',
+        "three" | "三" | "３" => '3',
+        "four" | "四" | "４" => '4',
+        "five" | "五" | "５" => '5',
+        "six" | "六" | "６" => '6',
+        "seven" | "七" | "７" => '7',
+        "eight" | "八" | "８" => '8',
+        "nine" | "九" | "９" => '9',
         _ => return None,
     })
+}
+
+/// CJK punctuation (with 〇), both CJK ideograph blocks most text uses, full-width forms.
+fn is_cjk(c: char) -> bool {
+    matches!(
+        c,
+        '\u{3000}'..='\u{303F}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF00}'..='\u{FFEF}'
+    )
+}
+
+/// `text` with a space either side of every CJK character (ideographs, CJK punctuation,
+/// full-width forms), so each is split out as a word.
+fn space_out_cjk(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if is_cjk(c) {
+            out.extend([' ', c, ' ']);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether the text's digit runs ([`digit_runs`]) hold [`LEAK_DIGITS`] consecutive digits of
@@ -378,6 +404,28 @@ mod tests {
         );
         assert_eq!(digit_runs("order 123 thanks 456"), vec!["123", "456"]);
         assert!(digit_runs("[CARD] thank you").is_empty());
+    }
+
+    #[test]
+    fn digit_runs_read_chinese_numerals_and_mixed_scripts() {
+        assert_eq!(
+            digit_runs("我的身份证号是幺幺零幺零五，1987 0314四四二二。"),
+            vec!["110105198703144422"]
+        );
+        assert_eq!(
+            digit_runs("卡号6214，8368，828，722好的"),
+            vec!["62148368828722"]
+        );
+        assert_eq!(digit_runs("两洞〇１２"), vec!["20012"]);
+        assert_eq!(
+            digit_runs("工号[STAFF]请问有什么可以帮您"),
+            Vec::<String>::new()
+        );
+        // One number in two scripts, as base wrote an ID (issue 16).
+        assert_eq!(
+            digit_runs("身份正好是 自 二零 一 一 一 198312207537"),
+            vec!["20111198312207537"]
+        );
     }
 
     #[test]

@@ -79,6 +79,13 @@ enum Command {
         /// other languages use base.
         #[arg(long, default_value = "tiny.en")]
         english_model: String,
+        /// Also write every call's scores (per item, decoy and speech span) to this JSON
+        /// file, for reports grouped by voice or format (scripts/matrix/summarize.py).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Calls redacted at once, each with cores / jobs recognition threads.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Decrypt a recording for an authorised listener (verifies before writing).
     Decrypt {
@@ -210,7 +217,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             truth,
             out,
             english_model,
-        } => samples_cmd::evaluate(&audio, &truth, out.as_deref(), &english_model),
+            json,
+            jobs,
+        } => samples_cmd::evaluate(
+            &audio,
+            &truth,
+            &samples_cmd::EvalOptions {
+                out: out.as_deref(),
+                english_model: &english_model,
+                json: json.as_deref(),
+                jobs: jobs.max(1),
+            },
+        ),
         Command::Bench(args) => bench_cmd::bench(&args),
         Command::Decrypt {
             input,

@@ -33,14 +33,17 @@ struct Engines {
     keyring: Arc<Keyring>,
     /// The model for English calls; other languages use base.
     english_model: String,
+    /// Files each engine redacts at once (each with cores / jobs whisper threads).
+    jobs: usize,
     built: Vec<(String, Engine)>,
 }
 
 impl Engines {
-    fn new(keyring: Arc<Keyring>, english_model: &str) -> Self {
+    fn new(keyring: Arc<Keyring>, english_model: &str, jobs: usize) -> Self {
         Engines {
             keyring,
             english_model: english_model.to_string(),
+            jobs,
             built: Vec::new(),
         }
     }
@@ -59,51 +62,58 @@ impl Engines {
             lang: lang.to_string(),
             rules: None,
         };
-        let engine = build_engine(&common, &self.keyring, 1)?;
+        let engine = build_engine(&common, &self.keyring, self.jobs)?;
         self.built.push((lang.to_string(), engine));
         Ok(&self.built.last().expect("just pushed").1)
     }
 }
 
-pub fn evaluate(
-    audio: &Path,
-    truth_dir: &Path,
-    out: Option<&Path>,
-    english_model: &str,
-) -> Result<ExitCode> {
+/// One call's scores as `eval --json` writes them.
+#[derive(serde::Serialize)]
+struct ScoredCall {
+    language: String,
+    duration_s: f64,
+    processing_s: f64,
+    #[serde(flatten)]
+    scores: hushline::eval::EvalReport,
+}
+
+/// How `eval` runs: where outputs go, the English model, the JSON report, files at once.
+pub struct EvalOptions<'a> {
+    pub out: Option<&'a Path>,
+    pub english_model: &'a str,
+    pub json: Option<&'a Path>,
+    pub jobs: usize,
+}
+
+pub fn evaluate(audio: &Path, truth_dir: &Path, options: &EvalOptions) -> Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
     let key_path = scratch.path().join("eval.key");
     store::keygen(&key_path)?;
     let keyring = Arc::new(store::load_keyring(&key_path)?);
-    let out_dir = out.map_or_else(|| scratch.path().join("out"), Path::to_path_buf);
+    let out_dir = options
+        .out
+        .map_or_else(|| scratch.path().join("out"), Path::to_path_buf);
     std::fs::create_dir_all(&out_dir)?;
-    let mut truths: Vec<PathBuf> = std::fs::read_dir(truth_dir)
+    let mut truth_paths: Vec<PathBuf> = std::fs::read_dir(truth_dir)
         .with_context(|| format!("reading {}", truth_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
         .collect();
-    truths.sort();
-    let cancel = cancel_flag();
-    let mut engines = Engines::new(keyring.clone(), english_model);
+    truth_paths.sort();
+    let truths = truth_paths
+        .iter()
+        .map(|p| hushline::eval::load_truth(p))
+        .collect::<Result<Vec<_>>>()?;
+    let scored = redact_and_score(audio, &truths, &out_dir, &keyring, options)?;
+
     let mut leaks = 0;
     let (mut decoys_hit, mut decoys, mut over_bleep, mut speech_s) = (0, 0, 0.0, 0.0);
     println!(
         "{:<26} {:<8} {:>3} {:>15} {:>9} {:>5}",
         "call", "item", "ch", "span (s)", "bleeped", "text"
     );
-    for truth_path in &truths {
-        let truth = hushline::eval::load_truth(truth_path)?;
-        let input = audio.join(&truth.file);
-        let engine = engines.for_language(&truth.language)?;
-        let report = pipeline::process_file(engine, &input, &out_dir, &cancel)
-            .with_context(|| format!("redacting {}", input.display()))?;
-        let scored = hushline::eval::score_outputs(
-            &input,
-            &report.recording,
-            &report.transcript,
-            &truth,
-            &keyring,
-        )?;
+    for (truth, (_, scored)) in truths.iter().zip(&scored) {
         for item in &scored.items {
             let leaked = item.covered < 1.0 || item.text_leak;
             leaks += leaked as usize;
@@ -142,11 +152,89 @@ pub fn evaluate(
         speech_s,
         if speech_s > 0.0 { over_bleep / speech_s * 100.0 } else { 0.0 }
     );
+    if let Some(path) = options.json {
+        let calls: Vec<ScoredCall> = truths
+            .iter()
+            .zip(scored)
+            .map(|(truth, (report, scores))| ScoredCall {
+                language: truth.language.clone(),
+                duration_s: report.duration_s,
+                processing_s: report.processing_s,
+                scores,
+            })
+            .collect();
+        let doc = serde_json::to_vec_pretty(&serde_json::json!({ "calls": calls }))?;
+        hushline::fsutil::write_atomic(path, &doc)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(if leaks == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Redacts every call with its language's engine, `options.jobs` files at once, and
+/// scores each; results come back in the order of `truths`.
+fn redact_and_score(
+    audio: &Path,
+    truths: &[hushline::eval::Truth],
+    out_dir: &Path,
+    keyring: &Arc<Keyring>,
+    options: &EvalOptions,
+) -> Result<Vec<(FileReport, hushline::eval::EvalReport)>> {
+    let cancel = cancel_flag();
+    let mut engines = Engines::new(keyring.clone(), options.english_model, options.jobs);
+    let mut results: Vec<Option<_>> = truths.iter().map(|_| None).collect();
+    let mut languages: Vec<&str> = truths.iter().map(|t| t.language.as_str()).collect();
+    languages.sort_unstable();
+    languages.dedup();
+    let mut done = 0;
+    for lang in languages {
+        let engine = engines.for_language(lang)?;
+        let calls: Vec<usize> = (0..truths.len())
+            .filter(|&i| truths[i].language == lang)
+            .collect();
+        let mut first_error = None;
+        batch::in_parallel(
+            calls,
+            options.jobs,
+            |i| {
+                let truth = &truths[i];
+                let input = audio.join(&truth.file);
+                let scored = pipeline::process_file(engine, &input, out_dir, &cancel)
+                    .with_context(|| format!("redacting {}", input.display()))
+                    .and_then(|report| {
+                        let scores = hushline::eval::score_outputs(
+                            &input,
+                            &report.recording,
+                            &report.transcript,
+                            truth,
+                            keyring,
+                        )?;
+                        Ok((report, scores))
+                    });
+                Some((i, scored))
+            },
+            |(i, scored)| {
+                done += 1;
+                eprintln!("eval: {done}/{} {}", truths.len(), truths[i].file);
+                match scored {
+                    Ok(scored) => results[i] = Some(scored),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            },
+        );
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every call was scored"))
+        .collect())
 }
 
 pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
@@ -167,7 +255,7 @@ pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(out)?;
     let cancel = cancel_flag();
-    let mut engines = Engines::new(keyring, "tiny.en");
+    let mut engines = Engines::new(keyring, "tiny.en", 1);
     let mut reports = Vec::new();
     let mut failed = 0;
     for input in &inputs {
