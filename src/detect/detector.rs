@@ -12,11 +12,12 @@ use crate::time::{from_seconds, Span, ASR_RATE};
 use super::classify::{self, Classifier, CustomDigits, Decision, Hit};
 use super::dense::dense_stretches;
 use super::items::{absorb, merge_item, Item};
+use super::keypad;
 use super::lexicon::{self, Category, Lex, Lexicon};
 use super::mask;
 use super::normalize::{self, Piece, PieceKind};
 use super::validate::{is_card, is_cn_id};
-use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules};
+use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules, Source};
 
 /// A compiled set of rules; cheap to share between threads.
 pub struct Detector {
@@ -36,6 +37,8 @@ struct Channel<'a> {
     /// Global indices of this channel's words, in time order.
     order: Vec<usize>,
     words: Vec<&'a Word>,
+    /// Which of `words` were keyed on the phone.
+    keyed: Vec<bool>,
     lexes: Vec<Lex>,
     pieces: Vec<Piece>,
 }
@@ -141,6 +144,8 @@ impl Detector {
                 .collect();
             let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks, &phrases);
             let runs = without_phrase_digits(runs, ch, &phrases);
+            let runs =
+                keypad::split_at_entries(runs, |p| ch.lexes[ch.pieces[p].lex.0].word, &ch.keyed);
             let mut r = 0;
             while r < runs.len() {
                 let (used, run_items) = match self.joined_items(ch, &hits, &runs[r..]) {
@@ -188,7 +193,9 @@ impl Detector {
                     );
                 }
             }
-            let found = self.join_id_parts(found);
+            let mut found = self.join_id_parts(found);
+            let keys = keypad::uncovered_keys(ch.id, &ch.words, &ch.keyed, &found);
+            found.extend(keys);
             items.extend(found.into_iter().map(|it| (ci, it)));
         }
         items.sort_by_key(|(_, it)| (it.span.start, it.channel));
@@ -204,7 +211,12 @@ impl Detector {
         Detections {
             items: items
                 .into_iter()
-                .map(|(_, it)| Detection {
+                .map(|(ci, it)| Detection {
+                    source: if channels[ci].keyed[it.first.0..=it.last.0].contains(&true) {
+                        Source::Keypad
+                    } else {
+                        Source::Speech
+                    },
                     kind: it.kind,
                     channel: it.channel,
                     span: it.span,
@@ -247,6 +259,10 @@ impl Detector {
             .map(|(id, mut order)| {
                 order.sort_by_key(|&i| (words[i].word.span.start, i));
                 let ws: Vec<&Word> = order.iter().map(|&i| &words[i].word).collect();
+                let keyed = order
+                    .iter()
+                    .map(|&i| words[i].source == Source::Keypad)
+                    .collect();
                 let mut lexes = Vec::new();
                 let mut group = 0;
                 for (wi, w) in ws.iter().enumerate() {
@@ -257,6 +273,7 @@ impl Detector {
                     id,
                     order,
                     words: ws,
+                    keyed,
                     lexes,
                     pieces,
                 }
@@ -560,6 +577,7 @@ fn channels_view<'a>(channels: &'a [Channel<'a>]) -> Vec<mask::ChannelView<'a>> 
             id: c.id,
             order: &c.order,
             words: &c.words,
+            keyed: &c.keyed,
         })
         .collect()
 }
