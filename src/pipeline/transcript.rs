@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::audio::AudioInfo;
-use crate::detect::Detections;
+use crate::detect::{Detection, Detections, Source};
 use crate::redact::pad_and_merge;
 use crate::store::{Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut};
 use crate::time::{self, Span, ASR_RATE};
@@ -66,7 +66,7 @@ pub fn build(
         let masked: Vec<_> = detections
             .masked
             .iter()
-            .filter(|w| w.channel == ct.channel)
+            .filter(|w| w.channel == ct.channel && w.source == Source::Speech)
             .collect();
         for seg in &ct.segments {
             let words: Vec<WordOut> = masked
@@ -105,22 +105,31 @@ pub fn build(
             });
         }
     }
+    // Each keyed entry is a segment of its own: only its tags, where it was keyed.
+    segments.extend(
+        detections
+            .masked
+            .iter()
+            .filter(|w| w.source == Source::Keypad)
+            .map(|w| SegmentOut {
+                channel: w.channel,
+                speaker: None,
+                start: seconds(w.span.start),
+                end: seconds(w.span.end),
+                text: w.text.clone(),
+                words: vec![WordOut {
+                    text: w.text.clone(),
+                    start: seconds(w.span.start),
+                    end: seconds(w.span.end),
+                    confidence: 1.0,
+                }],
+            }),
+    );
     segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
 
     let text = full_text(&segments, multi_channel);
 
-    let mut redactions: Vec<RedactionOut> = detections
-        .items
-        .iter()
-        .map(|d| RedactionOut {
-            r#type: d.kind.as_str().to_string(),
-            start: seconds(d.span.start),
-            end: seconds(d.span.end),
-            channel: d.channel,
-            reason: d.reason.clone(),
-            confidence: d.confidence,
-        })
-        .collect();
+    let mut redactions: Vec<RedactionOut> = detections.items.iter().map(redaction).collect();
     redactions.extend(fail_closed.iter().map(|f| RedactionOut {
         r#type: "unrecognised".into(),
         start: seconds(f.span.start),
@@ -128,6 +137,7 @@ pub fn build(
         channel: f.channel,
         reason: format!("fail-closed: {}", f.why),
         confidence: 1.0,
+        source: None,
     }));
     redactions.sort_by(|a, b| a.start.total_cmp(&b.start));
 
@@ -151,6 +161,20 @@ pub fn build(
             fail_closed: fail_closed.iter().map(|f| f.why.clone()).collect(),
             live: None,
         },
+    }
+}
+
+/// An item as the transcript lists it: type, times (16 kHz clock), channel, why, how
+/// sure, and `keypad` when it was keyed.
+pub(super) fn redaction(d: &Detection) -> RedactionOut {
+    RedactionOut {
+        r#type: d.kind.as_str().to_string(),
+        start: seconds(d.span.start),
+        end: seconds(d.span.end),
+        channel: d.channel,
+        reason: d.reason.clone(),
+        confidence: d.confidence,
+        source: (d.source != Source::Speech).then(|| d.source.as_str().to_string()),
     }
 }
 
