@@ -410,6 +410,54 @@ impl ToneDetector {
     }
 }
 
+/// How [`key_tone`] renders a key: each tone's level (dBm0) and frequency error (share of
+/// nominal, e.g. 0.015), and the length in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToneSpec {
+    pub row_dbm0: f64,
+    pub col_dbm0: f64,
+    pub row_dev: f64,
+    pub col_dev: f64,
+    pub ms: f64,
+}
+
+impl Default for ToneSpec {
+    /// As a keypad sends it: the column tone 2 dB above the row tone, 100 ms.
+    fn default() -> Self {
+        ToneSpec {
+            row_dbm0: -8.0,
+            col_dbm0: -6.0,
+            row_dev: 0.0,
+            col_dev: 0.0,
+            ms: 100.0,
+        }
+    }
+}
+
+/// The tone of `key` (`0-9`, `*`, `#`, `A-D`) at `rate`, for tests and benchmarks.
+/// Panics on anything else.
+pub fn key_tone(rate: u32, key: char, spec: &ToneSpec) -> Vec<f32> {
+    let (r, c) = KEYS
+        .iter()
+        .enumerate()
+        .find_map(|(r, row)| row.iter().position(|&k| k == key).map(|c| (r, c)))
+        .expect("a keypad key");
+    let tones = [
+        (ROWS[r] * (1.0 + spec.row_dev), spec.row_dbm0, 0.3),
+        (COLS[c] * (1.0 + spec.col_dev), spec.col_dbm0, 1.9),
+    ];
+    let n = (f64::from(rate) * spec.ms / 1000.0).round() as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            tones
+                .iter()
+                .map(|&(hz, dbm0, phase)| DBM0_PEAK * db(dbm0) * (2.0 * PI * hz * t + phase).sin())
+                .sum::<f64>() as f32
+        })
+        .collect()
+}
+
 /// Index of the strongest filter of a group, if every other is [`GROUP_MARGIN_DB`] weaker.
 fn strongest(group: &[Complex]) -> Option<usize> {
     let power: Vec<f64> = group.iter().map(|c| c.norm_sqr()).collect();

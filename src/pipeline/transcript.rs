@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::audio::AudioInfo;
-use crate::detect::{Detection, Detections, Source};
+use crate::detect::{Detection, Detections, MaskedWord, Source};
 use crate::redact::pad_and_merge;
 use crate::store::{Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut};
 use crate::time::{self, Span, ASR_RATE};
@@ -62,6 +62,13 @@ pub fn build(
 ) -> TranscriptDoc {
     let multi_channel = info.channels > 1;
     let mut segments: Vec<SegmentOut> = Vec::new();
+    // Keyed entries (only their tags) go where they were keyed: into the segment they
+    // fall in, else into one of their own.
+    let mut keyed: Vec<&MaskedWord> = detections
+        .masked
+        .iter()
+        .filter(|w| w.source == Source::Keypad)
+        .collect();
     for ct in &recognition.channels {
         let masked: Vec<_> = detections
             .masked
@@ -69,12 +76,17 @@ pub fn build(
             .filter(|w| w.channel == ct.channel && w.source == Source::Speech)
             .collect();
         for seg in &ct.segments {
-            let words: Vec<WordOut> = masked
+            let inside = |w: &&&MaskedWord| {
+                w.channel == ct.channel
+                    && w.span.start >= seg.span.start
+                    && w.span.start < seg.span.end.max(seg.span.start + 1)
+            };
+            let mut here: Vec<&MaskedWord> = masked.iter().filter(inside).copied().collect();
+            here.extend(keyed.iter().filter(inside));
+            keyed.retain(|w| !inside(&w));
+            here.sort_by_key(|w| w.span.start);
+            let words: Vec<WordOut> = here
                 .iter()
-                .filter(|w| {
-                    w.span.start >= seg.span.start
-                        && w.span.start < seg.span.end.max(seg.span.start + 1)
-                })
                 .filter(|w| !w.text.is_empty())
                 .map(|w| WordOut {
                     text: w.text.clone(),
@@ -90,41 +102,18 @@ pub fn build(
             if words.is_empty() {
                 continue;
             }
-            let text = words
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            segments.push(SegmentOut {
-                channel: ct.channel,
-                speaker: None,
-                start: seconds(seg.span.start),
-                end: seconds(seg.span.end),
-                text,
-                words,
-            });
+            segments.push(segment(ct.channel, seg.span, words));
         }
     }
-    // Each keyed entry is a segment of its own: only its tags, where it was keyed.
-    segments.extend(
-        detections
-            .masked
-            .iter()
-            .filter(|w| w.source == Source::Keypad)
-            .map(|w| SegmentOut {
-                channel: w.channel,
-                speaker: None,
-                start: seconds(w.span.start),
-                end: seconds(w.span.end),
-                text: w.text.clone(),
-                words: vec![WordOut {
-                    text: w.text.clone(),
-                    start: seconds(w.span.start),
-                    end: seconds(w.span.end),
-                    confidence: 1.0,
-                }],
-            }),
-    );
+    segments.extend(keyed.iter().map(|w| {
+        let word = WordOut {
+            text: w.text.clone(),
+            start: seconds(w.span.start),
+            end: seconds(w.span.end),
+            confidence: 1.0,
+        };
+        segment(w.channel, w.span, vec![word])
+    }));
     segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
 
     let text = full_text(&segments, multi_channel);
@@ -161,6 +150,22 @@ pub fn build(
             fail_closed: fail_closed.iter().map(|f| f.why.clone()).collect(),
             live: None,
         },
+    }
+}
+
+fn segment(channel: u16, span: Span, words: Vec<WordOut>) -> SegmentOut {
+    let text = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    SegmentOut {
+        channel,
+        speaker: None,
+        start: seconds(span.start),
+        end: seconds(span.end),
+        text,
+        words,
     }
 }
 

@@ -6,67 +6,32 @@ use super::*;
 
 /// One part of a synthetic keypad signal.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Part {
-    /// A key's two tones: frequencies scaled by `1 + dev`, levels in dBm0, length in ms.
-    Key {
-        key: char,
-        row_dev: f64,
-        col_dev: f64,
-        row_dbm0: f64,
-        col_dbm0: f64,
-        ms: f64,
-    },
+enum Part {
+    Key(char, ToneSpec),
     Pause(f64),
 }
 
-pub(super) fn key(key: char, ms: f64) -> Part {
-    Part::Key {
-        key,
-        row_dev: 0.0,
-        col_dev: 0.0,
-        row_dbm0: -8.0,
-        col_dbm0: -6.0,
-        ms,
-    }
-}
-
-fn freqs(k: char) -> (f64, f64) {
-    for (r, row) in KEYS.iter().enumerate() {
-        if let Some(c) = row.iter().position(|&x| x == k) {
-            return (ROWS[r], COLS[c]);
-        }
-    }
-    panic!("not a key");
+fn key(k: char, ms: f64) -> Part {
+    Part::Key(
+        k,
+        ToneSpec {
+            ms,
+            ..ToneSpec::default()
+        },
+    )
 }
 
 /// The signal at `rate`, with the span of every key part.
-pub(super) fn synth(rate: u32, parts: &[Part]) -> (Vec<f32>, Vec<Span>) {
+fn synth(rate: u32, parts: &[Part]) -> (Vec<f32>, Vec<Span>) {
     let mut out = Vec::new();
     let mut spans = Vec::new();
-    let mut phase = 0.3f64;
     for p in parts {
-        match *p {
-            Part::Pause(ms) => out.resize(out.len() + samples(rate, ms), 0.0),
-            Part::Key {
-                key,
-                row_dev,
-                col_dev,
-                row_dbm0,
-                col_dbm0,
-                ms,
-            } => {
-                let (fr, fc) = freqs(key);
-                let (fr, fc) = (fr * (1.0 + row_dev), fc * (1.0 + col_dev));
-                let (ar, ac) = (DBM0_PEAK * db(row_dbm0), DBM0_PEAK * db(col_dbm0));
-                let start = out.len();
-                for n in 0..samples(rate, ms) {
-                    let t = n as f64 / f64::from(rate);
-                    let v = ar * (2.0 * PI * fr * t + phase).sin()
-                        + ac * (2.0 * PI * fc * t + 2.0 * phase).sin();
-                    out.push(v as f32);
-                }
-                phase += 1.1;
-                spans.push(Span::new(start as u64, out.len() as u64));
+        match p {
+            Part::Pause(ms) => out.resize(out.len() + samples(rate, *ms), 0.0),
+            Part::Key(k, spec) => {
+                let start = out.len() as u64;
+                out.extend(key_tone(rate, *k, spec));
+                spans.push(Span::new(start, out.len() as u64));
             }
         }
     }
@@ -77,7 +42,7 @@ fn samples(rate: u32, ms: f64) -> usize {
     (f64::from(rate) * ms / 1000.0).round() as usize
 }
 
-pub(super) fn detect(rate: u32, audio: &[f32]) -> Vec<Tone> {
+fn detect(rate: u32, audio: &[f32]) -> Vec<Tone> {
     let mut d = ToneDetector::new(rate, 0);
     let mut out = d.push(audio);
     out.extend(d.finish());
