@@ -65,6 +65,8 @@ pub struct Call {
     /// The same call without its tones (silence where they were): what a decoder reads
     /// from it comes from the speech alone.
     pub speech_only: Vec<Vec<f32>>,
+    /// Every key pressed: (channel, key, start and end in seconds).
+    pub presses: Vec<(usize, char, f64, f64)>,
 }
 
 impl Call {
@@ -73,6 +75,7 @@ impl Call {
             rate,
             channels: vec![Vec::new(); channels],
             speech_only: vec![Vec::new(); channels],
+            presses: Vec::new(),
         }
     }
 
@@ -113,7 +116,10 @@ impl Call {
             let tone = key_tone(self.rate, k, &spec);
             let silent = &mut self.speech_only[channel];
             silent.resize(silent.len() + tone.len(), 0.0);
+            let start = self.channels[channel].len() as f64 / f64::from(self.rate);
             self.channels[channel].extend(tone);
+            let end = self.channels[channel].len() as f64 / f64::from(self.rate);
+            self.presses.push((channel, k, start, end));
             self.pause(channel, pause);
         }
         self.align();
