@@ -334,9 +334,16 @@ impl ToneDetector {
         if !self.tones_hold_the_block(energy, &fits) {
             return None;
         }
+        // A press needs one clean block: once it has one, the search is not repeated.
+        let third_line = match self.press {
+            Some(p) if p.key == (row, col) && p.third_line < db(-THIRD_LINE_MARGIN_DB) => {
+                p.third_line
+            }
+            _ => self.third_line(&fits),
+        };
         Some(Found {
             key: (row, col),
-            third_line: self.third_line(&fits),
+            third_line,
         })
     }
 
