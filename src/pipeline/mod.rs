@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use crate::asr::{AsrError, Transcriber, TranscriberConfig};
 use crate::audio::compact::CutConfig;
+use crate::audio::dtmf::Heard;
 use crate::audio::{AudioError, AudioReader};
 use crate::detect::{keypad_words, ChannelWord, DetectError, Detector, KeyPress, Rules, Source};
 use crate::redact::BleepConfig;
@@ -229,9 +230,11 @@ pub fn process_file(
             })
         })
         .collect();
+    // Tones heard only under other sound are removed below, but not read as keys.
     let presses: Vec<KeyPress> = recognition
         .tones
         .iter()
+        .filter(|(_, tone)| tone.heard == Heard::Clearly)
         .map(|&(channel, tone)| KeyPress {
             channel,
             key: tone.key,

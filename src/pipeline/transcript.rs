@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::audio::dtmf::Heard;
 use crate::audio::AudioInfo;
 use crate::detect::{Detection, Detections, MaskedWord, Source};
 use crate::redact::pad_and_merge;
@@ -119,6 +120,13 @@ pub fn build(
     let text = full_text(&segments, multi_channel);
 
     let mut redactions: Vec<RedactionOut> = detections.items.iter().map(redaction).collect();
+    redactions.extend(
+        recognition
+            .tones
+            .iter()
+            .filter(|(_, tone)| tone.heard == Heard::UnderSound)
+            .map(|&(channel, tone)| under_sound(channel, tone.span.rescale(info.rate, ASR_RATE))),
+    );
     redactions.extend(fail_closed.iter().map(|f| RedactionOut {
         r#type: "unrecognised".into(),
         start: seconds(f.span.start),
@@ -180,6 +188,20 @@ pub(super) fn redaction(d: &Detection) -> RedactionOut {
         reason: d.reason.clone(),
         confidence: d.confidence,
         source: (d.source != Source::Speech).then(|| d.source.as_str().to_string()),
+    }
+}
+
+/// A keypad tone heard under other sound (16 kHz span): removed from the recording, not
+/// read as a key.
+pub(super) fn under_sound(channel: u16, span: Span) -> RedactionOut {
+    RedactionOut {
+        r#type: crate::detect::EntityKind::Dtmf.as_str().to_string(),
+        start: seconds(span.start),
+        end: seconds(span.end),
+        channel,
+        reason: "fail-closed: a keypad tone under other sound; removed, not read".into(),
+        confidence: 0.5,
+        source: Some(Source::Keypad.as_str().to_string()),
     }
 }
 

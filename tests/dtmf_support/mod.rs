@@ -125,6 +125,47 @@ impl Call {
         self.align();
     }
 
+    /// `text` spoken on `channel` while `keys` are pressed on `keys_on` as `spec` renders
+    /// them: each where the voice is loudest, at least `apart` seconds from the others.
+    pub fn say_over_keys(
+        &mut self,
+        (channel, voice, text): (usize, &str, &str),
+        (keys_on, keys, spec): (usize, &str, ToneSpec),
+        apart: f64,
+    ) {
+        self.align();
+        let at = self.channels[keys_on].len();
+        let speech = speak(voice, text, self.rate);
+        let len = key_tone(self.rate, '0', &spec).len();
+        let step = self.rate as usize / 100;
+        let mut loud: Vec<(f32, usize)> = (0..speech.len().saturating_sub(len))
+            .step_by(step)
+            .map(|i| (speech[i..i + len].iter().map(|v| v * v).sum::<f32>(), i))
+            .collect();
+        loud.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let gap = (apart * f64::from(self.rate)) as usize;
+        let mut starts: Vec<usize> = Vec::new();
+        for (_, i) in loud {
+            if starts.len() < keys.chars().count() && starts.iter().all(|&s| s.abs_diff(i) >= gap) {
+                starts.push(i);
+            }
+        }
+        starts.sort_unstable();
+        self.channels[channel].extend(&speech);
+        self.speech_only[channel].extend(&speech);
+        self.align();
+        let seconds = |n: usize| n as f64 / f64::from(self.rate);
+        for (k, start) in keys.chars().zip(starts) {
+            let tone = key_tone(self.rate, k, &spec);
+            for (j, v) in tone.iter().enumerate() {
+                self.channels[keys_on][at + start + j] += v;
+            }
+            let start = at + start;
+            self.presses
+                .push((keys_on, k, seconds(start), seconds(start + tone.len())));
+        }
+    }
+
     /// The card, `#` and the code, keyed at Q.24's limits, with pauses as a caller
     /// leaves them.
     pub fn key_card_and_code(&mut self, channel: usize) {

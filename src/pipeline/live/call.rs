@@ -20,7 +20,7 @@ use super::recognizer::{AsrIn, Hearing};
 use super::release;
 use super::{LiveConfig, LiveSummary, UP};
 use crate::asr::Word;
-use crate::audio::dtmf::ToneDetector;
+use crate::audio::dtmf::{Heard, Tone, ToneDetector};
 
 use crate::live::{CallEvent, EndReason, Participant, StreamInfo, LIVE_RATE};
 use crate::pipeline::Engine;
@@ -65,6 +65,8 @@ pub(super) struct StreamState {
     pub digits: Vec<(char, Span)>,
     /// Keypad tones found in the stream's audio, on the call clock.
     pub tones: Vec<(char, Span)>,
+    /// Keypad tones heard under other sound: removed, not read.
+    pub tones_under_sound: Vec<Span>,
     /// The in-band tone detector, and the call-clock position it expects next.
     pub(super) keypad: Option<(ToneDetector, u64)>,
     /// What was actually bleeped, on the call clock, merged.
@@ -92,17 +94,23 @@ impl StreamState {
     /// contiguous per stream; should it ever jump, the detector starts over there.
     fn hear_keypad(&mut self, pos: u64, samples: &[f32]) {
         if self.keypad.as_ref().is_some_and(|(_, next)| *next != pos) {
-            if let Some((mut old, _)) = self.keypad.take() {
-                self.tones
-                    .extend(old.finish().into_iter().map(|t| (t.key, t.span)));
-            }
+            self.finish_keypad();
         }
         let (detector, next) = self
             .keypad
             .get_or_insert_with(|| (ToneDetector::new(LIVE_RATE, pos), pos));
-        self.tones
-            .extend(detector.push(samples).into_iter().map(|t| (t.key, t.span)));
+        let found = detector.push(samples);
         *next = pos + samples.len() as u64;
+        self.keep_tones(found);
+    }
+
+    fn keep_tones(&mut self, tones: Vec<Tone>) {
+        for t in tones {
+            match t.heard {
+                Heard::Clearly => self.tones.push((t.key, t.span)),
+                Heard::UnderSound => self.tones_under_sound.push(t.span),
+            }
+        }
     }
 
     /// Where a keypad tone still sounding began, if one is: its audio must not be
@@ -114,8 +122,8 @@ impl StreamState {
     /// Reports the tone still sounding at the stream's end, if long enough.
     pub(super) fn finish_keypad(&mut self) {
         if let Some((mut detector, _)) = self.keypad.take() {
-            self.tones
-                .extend(detector.finish().into_iter().map(|t| (t.key, t.span)));
+            let found = detector.finish();
+            self.keep_tones(found);
         }
     }
 
@@ -131,6 +139,7 @@ impl StreamState {
             unsure: Vec::new(),
             digits: Vec::new(),
             tones: Vec::new(),
+            tones_under_sound: Vec::new(),
             keypad: None,
             applied: Vec::new(),
             emitted: 0,

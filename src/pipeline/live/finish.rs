@@ -14,7 +14,7 @@ use super::UP;
 use crate::asr::Word;
 use crate::detect::{keypad_words, Detection, EntityKind};
 use crate::live::{EndReason, LIVE_RATE};
-use crate::pipeline::transcript::{full_text, redaction, seconds};
+use crate::pipeline::transcript::{full_text, redaction, seconds, under_sound};
 use crate::pipeline::Engine;
 use crate::store::{
     write_transcript, LiveMetadata, LiveStreamOut, Metadata, ParticipantOut, RedactionOut,
@@ -334,12 +334,18 @@ fn redactions(call: &LiveCall, items: &[Detection]) -> Vec<RedactionOut> {
         })
     };
     for (c, st) in call.streams.iter().enumerate() {
+        out.extend(
+            st.tones_under_sound
+                .iter()
+                .map(|s| under_sound(c as u16, Span::new(s.start * UP, s.end * UP))),
+        );
         for span in &st.applied {
             let keyed = st
                 .digits
                 .iter()
                 .chain(&st.tones)
-                .any(|(_, d)| d.overlaps(span));
+                .any(|(_, d)| d.overlaps(span))
+                || st.tones_under_sound.iter().any(|d| d.overlaps(span));
             if !(in_item(c, *span) || keyed) {
                 out.push(RedactionOut {
                     r#type: "unrecognised".into(),

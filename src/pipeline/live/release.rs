@@ -142,6 +142,7 @@ pub(super) fn release(
             .chain(st.unsure.iter().copied())
             .map(|s| Span::new(s.start / UP, s.end.div_ceil(UP)))
             .chain(st.digits.iter().chain(&st.tones).map(|(_, s)| *s))
+            .chain(st.tones_under_sound.iter().copied())
             .chain(
                 st.tone_sounding_since()
                     .filter(|&since| since < target)
