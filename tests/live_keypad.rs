@@ -92,8 +92,9 @@ fn check_transcript(doc: &TranscriptDoc, what: &str) {
         assert_eq!(
             keyed.len(),
             1,
-            "{what}: one keyed {kind}: {:?}",
-            doc.redactions
+            "{what}: one keyed {kind}: {:?}; text {:?}",
+            doc.redactions,
+            doc.text
         );
     }
     assert!(
