@@ -1,11 +1,15 @@
-//! Throughput of the audio stage: decoding, resampling to 16 kHz, speech detection and
-//! edge refinement. Targets (2 cores, shared): each runs far faster than real time, so the
-//! audio stage stays a rounding error next to Whisper (≈ 20x real time).
+//! Throughput of the audio stage: decoding, resampling to 16 kHz, speech detection, edge
+//! refinement and keypad tones. Targets (2 cores, shared): each runs far faster than real
+//! time, so the audio stage stays a rounding error next to Whisper (≈ 20x real time). The
+//! keypad detector's cost per second of audio is its time over 60 s divided by 60: over
+//! speech (most blocks end at the first checks) and over nonstop keying (every block is
+//! a candidate and fully checked, the worst case).
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hushline::audio::dtmf::{key_tone, ToneDetector, ToneSpec};
 use hushline::audio::{decode_file, refine_span, speech_regions, Resampler16k, VadConfig};
 use hushline::time::Span;
 
@@ -76,6 +80,33 @@ fn bench(c: &mut Criterion) {
     g.bench_function("speech_regions 60 s 16 kHz", |b| {
         b.iter(|| black_box(speech_regions(&x, 0, &cfg)))
     });
+
+    for rate in [8_000u32, 16_000, 48_000] {
+        let speech = minute(rate);
+        let keying: Vec<f32> = "4539148803436467#123*0"
+            .chars()
+            .flat_map(|k| {
+                let mut tone = key_tone(rate, k, &ToneSpec::default());
+                tone.resize(tone.len() * 2, 0.0);
+                tone
+            })
+            .cycle()
+            .take(rate as usize * 60)
+            .collect();
+        for (what, x) in [("speech", &speech), ("nonstop keying", &keying)] {
+            g.throughput(Throughput::Elements(x.len() as u64));
+            g.bench_function(format!("keypad tones 60 s {what} {rate} Hz"), |b| {
+                b.iter(|| {
+                    let mut d = ToneDetector::new(rate, 0);
+                    let mut n = 0;
+                    for piece in x.chunks(1_600) {
+                        n += d.push(piece).len();
+                    }
+                    black_box(n + d.finish().len())
+                })
+            });
+        }
+    }
 
     let x8 = minute(8_000);
     g.throughput(Throughput::Elements(1));

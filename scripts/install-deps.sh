@@ -2,8 +2,10 @@
 # Installs what a fresh Debian machine lacks to build and test hushline:
 # cmake and libclang (whisper-rs-sys builds whisper.cpp and runs bindgen), python3-pip
 # (the Whisper weights come from a registry package), sox and espeak-ng (test audio),
-# sip-tester (SIPp, the real SIP peer for live tests), libasound2-dev and pkg-config (so
-# lint can check the `mic` feature, cpal over ALSA). Does nothing when all are present.
+# sip-tester (SIPp, the real SIP peer for live tests), multimon-ng (an independent DTMF
+# decoder: tests check it reads no keypad tone back from redacted recordings),
+# libasound2-dev and pkg-config (so lint can check the `mic` feature, cpal over ALSA).
+# Does nothing when all are present.
 set -euo pipefail
 
 need=()
@@ -15,6 +17,7 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v sox >/dev/null || need+=(sox libsox-fmt-all)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sipp >/dev/null || need+=(sip-tester)
+command -v multimon-ng >/dev/null || need+=(multimon-ng)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -e /usr/include/alsa/asoundlib.h ] || need+=(libasound2-dev)
 

@@ -5,7 +5,7 @@
 mod detect_support;
 
 use hushline::asr::{Token, Word};
-use hushline::detect::{ChannelWord, Detector, EntityKind, Language, Rules};
+use hushline::detect::{ChannelWord, Detector, EntityKind, Language, Rules, Source};
 use hushline::time::Span;
 use proptest::prelude::*;
 
@@ -77,7 +77,7 @@ proptest! {
                 } else {
                     detect_support::tokens_for(&text, span)
                 };
-                ChannelWord { channel, word: Word { text, span, confidence: 0.5, tokens } }
+                ChannelWord { channel, word: Word { text, span, confidence: 0.5, tokens }, source: Source::Speech }
             })
             .collect();
         let d = det.detect(&words);

@@ -2,8 +2,9 @@
 //! to the 16 kHz recognition clock (rubato) and finding speech (energy based, no model).
 //!
 //! Produces planar f32 PCM per channel at the original rate and, separately, 16 kHz mono
-//! streams for recognition; refines span edges on the original-rate audio. Must not know
-//! about words, numbers or storage, and never writes audio anywhere.
+//! streams for recognition; refines span edges on the original-rate audio; finds keypad
+//! tones ([`dtmf`]) at the original rate. Must not know about words, numbers or storage,
+//! and never writes audio anywhere.
 //!
 //! How the pieces fit: [`AudioReader::next_block`] yields bounded blocks per channel at
 //! the original rate; one [`Resampler16k`] per channel turns them into the 16 kHz stream
@@ -13,6 +14,7 @@
 
 pub mod compact;
 pub mod decode;
+pub mod dtmf;
 mod edges;
 pub mod g711;
 pub mod resample;

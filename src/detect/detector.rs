@@ -13,11 +13,12 @@ use super::answer::{self, Answer, AnswerRules, ChannelPieces};
 use super::classify::{self, Classifier, CustomDigits, Decision, Hit};
 use super::dense::dense_stretches;
 use super::items::{absorb, merge_item, Item};
+use super::keypad;
 use super::lexicon::{self, Category, Lex, Lexicon};
 use super::mask;
 use super::normalize::{self, Piece, PieceKind};
 use super::validate::{is_card, is_cn_id};
-use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules};
+use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules, Source};
 
 /// A compiled set of rules; cheap to share between threads.
 pub struct Detector {
@@ -38,6 +39,8 @@ struct Channel<'a> {
     /// Global indices of this channel's words, in time order.
     order: Vec<usize>,
     words: Vec<&'a Word>,
+    /// Which of `words` were keyed on the phone.
+    keyed: Vec<bool>,
     lexes: Vec<Lex>,
     pieces: Vec<Piece>,
 }
@@ -146,6 +149,8 @@ impl Detector {
                 .collect();
             let runs = classify::runs(&ch.pieces, self.max_gap, th.max_fillers, &breaks, &phrases);
             let runs = without_phrase_digits(runs, ch, &phrases);
+            let runs =
+                keypad::split_at_entries(runs, |p| ch.lexes[ch.pieces[p].lex.0].word, &ch.keyed);
             let answers: Vec<&Answer> = answers.iter().filter(|a| a.channel == ch.id).collect();
             let mut r = 0;
             while r < runs.len() {
@@ -199,7 +204,9 @@ impl Detector {
             for a in &answers {
                 self.add_answer(ch, a, &mut found);
             }
-            let found = self.join_id_parts(found);
+            let mut found = self.join_id_parts(found);
+            let keys = keypad::uncovered_keys(ch.id, &ch.words, &ch.keyed, &found);
+            found.extend(keys);
             items.extend(found.into_iter().map(|it| (ci, it)));
         }
         items.sort_by_key(|(_, it)| (it.span.start, it.channel));
@@ -215,7 +222,12 @@ impl Detector {
         Detections {
             items: items
                 .into_iter()
-                .map(|(_, it)| Detection {
+                .map(|(ci, it)| Detection {
+                    source: if channels[ci].keyed[it.first.0..=it.last.0].contains(&true) {
+                        Source::Keypad
+                    } else {
+                        Source::Speech
+                    },
                     kind: it.kind,
                     channel: it.channel,
                     span: it.span,
@@ -302,11 +314,13 @@ impl Detector {
                 && (it.kind == EntityKind::LongDigitRun
                     || (it.kind == a.kind && it.reason.starts_with("fail-closed")))
         };
+        // Keyed entries are the keypad's own items; an answer is what was said.
         let covered = |i: usize| {
             let (s, e) = at(i);
-            found
-                .iter()
-                .any(|it| !absorbed(it) && it.first <= s && e <= it.last)
+            ch.keyed[s.0]
+                || found
+                    .iter()
+                    .any(|it| !absorbed(it) && it.first <= s && e <= it.last)
         };
         let parts = answer::uncovered_parts(&ch.pieces, a, covered);
         for (p0, p1) in parts {
@@ -337,6 +351,10 @@ impl Detector {
             .map(|(id, mut order)| {
                 order.sort_by_key(|&i| (words[i].word.span.start, i));
                 let ws: Vec<&Word> = order.iter().map(|&i| &words[i].word).collect();
+                let keyed = order
+                    .iter()
+                    .map(|&i| words[i].source == Source::Keypad)
+                    .collect();
                 let mut lexes = Vec::new();
                 let mut group = 0;
                 for (wi, w) in ws.iter().enumerate() {
@@ -347,6 +365,7 @@ impl Detector {
                     id,
                     order,
                     words: ws,
+                    keyed,
                     lexes,
                     pieces,
                 }
@@ -650,6 +669,7 @@ fn channels_view<'a>(channels: &'a [Channel<'a>]) -> Vec<mask::ChannelView<'a>> 
             id: c.id,
             order: &c.order,
             words: &c.words,
+            keyed: &c.keyed,
         })
         .collect()
 }

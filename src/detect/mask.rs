@@ -3,7 +3,7 @@
 //! in the same word is kept ("是[CN_ID]"). Must not add anything but tags.
 
 use super::items::Item;
-use super::MaskedWord;
+use super::{MaskedWord, Source};
 use crate::asr::Word;
 
 pub(crate) struct ChannelView<'a> {
@@ -11,6 +11,8 @@ pub(crate) struct ChannelView<'a> {
     /// Global index of each channel-local word.
     pub order: &'a [usize],
     pub words: &'a [&'a Word],
+    /// Which of `words` were keyed.
+    pub keyed: &'a [bool],
 }
 
 /// One edit of a word's text: bytes to drop, and the index of the item whose tag goes there.
@@ -89,6 +91,11 @@ pub(crate) fn mask(
                     text,
                     span,
                     redacted,
+                    source: if ch.keyed[w] {
+                        Source::Keypad
+                    } else {
+                        Source::Speech
+                    },
                 });
             }
         }

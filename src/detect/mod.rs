@@ -22,7 +22,9 @@
 //!    parts of an answer no item covers are redacted as `fail-closed:answer`.
 //! 5. `mask` replaces each item in the words by its tag.
 //!
-//! `detector` holds the compiled rules and runs these steps per call.
+//! `detector` holds the compiled rules and runs these steps per call. Keyed digits join
+//! as words of their own (`keypad`), so a keyed card or code is classified like a spoken
+//! one and its item says it was keyed.
 //!
 //! [`Detector::detect`] is pure and takes a whole call; a live caller can run it over a
 //! sliding window of recent words (longer than the gap and context settings) and keep
@@ -33,6 +35,7 @@ mod classify;
 mod dense;
 mod detector;
 mod items;
+pub mod keypad;
 mod lexicon;
 mod mask;
 mod normalize;
@@ -45,13 +48,35 @@ use crate::asr::Word;
 use crate::time::Span;
 
 pub use detector::Detector;
+pub use keypad::{keypad_words, merge_presses, KeyPress};
 pub use rules::{ContextRules, CustomRule, LangRules, Language, Rules, Thresholds};
 
-/// A word heard on one channel (speaker) of a call.
+/// A word heard (or keyed) on one channel (speaker) of a call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelWord {
     pub channel: u16,
     pub word: Word,
+    pub source: Source,
+}
+
+/// Where a word, and so an item, came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Spoken, as recognition wrote it.
+    #[default]
+    Speech,
+    /// Keyed on the phone (RFC 4733 events or in-band tones); see [`keypad`].
+    Keypad,
+}
+
+impl Source {
+    /// The name transcripts use, e.g. `keypad`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Speech => "speech",
+            Source::Keypad => "keypad",
+        }
+    }
 }
 
 /// What a redacted item is.
@@ -64,7 +89,7 @@ pub enum EntityKind {
     Expiry,
     /// A long digit run no validator accepted, redacted to fail closed.
     LongDigitRun,
-    /// Digits keyed on the phone (RFC 4733 events).
+    /// Keys pressed on the phone that form no other item (a PIN, a menu choice, `#`).
     Dtmf,
     /// A user-defined entity from the rules file, by name.
     Custom(String),
@@ -105,6 +130,8 @@ pub struct Detection {
     /// Why, e.g. `luhn+issuer`, `context:cvv`, `fail-closed:long-run`; never a digit.
     pub reason: String,
     pub confidence: f32,
+    /// [`Source::Keypad`] when any of its digits was keyed.
+    pub source: Source,
 }
 
 /// A word of the masked transcript.
@@ -118,6 +145,7 @@ pub struct MaskedWord {
     pub span: Span,
     /// Set on the word that carries an item's tag.
     pub redacted: Option<EntityKind>,
+    pub source: Source,
 }
 
 /// A stretch of spoken digits on one channel; see [`Detector::digit_runs`].

@@ -3,9 +3,11 @@
 //! A file goes through three passes over its audio, each a chain of threads joined by
 //! bounded channels passing owned data one way:
 //!
-//! 1. [`recognize`]: decode → resample to 16 kHz → transcribe (per channel);
-//! 2. detection on the words (small, in memory), then [`render::refine_on_audio`]
-//!    widens each span to the speech burst around it;
+//! 1. [`recognize`]: decode → resample to 16 kHz → transcribe (per channel), and find
+//!    keypad tones on the original-rate audio;
+//! 2. detection on the words and the keyed digits (small, in memory), then
+//!    [`render::refine_on_audio`] widens each spoken item's span to the speech burst
+//!    around it; every tone's span is added as found;
 //! 3. [`render::write_redacted`]: decode → bleep → encrypt into `S.wav.enc`, and the
 //!    masked transcript `S.transcript.json`.
 //!
@@ -29,8 +31,9 @@ use std::time::Instant;
 
 use crate::asr::{AsrError, Transcriber, TranscriberConfig};
 use crate::audio::compact::CutConfig;
+use crate::audio::dtmf::Heard;
 use crate::audio::{AudioError, AudioReader};
-use crate::detect::{ChannelWord, DetectError, Detector, Rules};
+use crate::detect::{keypad_words, ChannelWord, DetectError, Detector, KeyPress, Rules, Source};
 use crate::redact::BleepConfig;
 use crate::store::{Keyring, MasterKey, StoreError};
 use crate::time::{self, Span, ASR_RATE};
@@ -214,7 +217,7 @@ pub fn process_file(
         &engine.timings,
     )?;
     let info = recognition.info.clone();
-    let words: Vec<ChannelWord> = recognition
+    let mut words: Vec<ChannelWord> = recognition
         .channels
         .iter()
         .flat_map(|ct| {
@@ -222,10 +225,23 @@ pub fn process_file(
                 seg.words.iter().map(move |w| ChannelWord {
                     channel: ct.channel,
                     word: w.clone(),
+                    source: Source::Speech,
                 })
             })
         })
         .collect();
+    // Tones heard only under other sound are removed below, but not read as keys.
+    let presses: Vec<KeyPress> = recognition
+        .tones
+        .iter()
+        .filter(|(_, tone)| tone.heard == Heard::Clearly)
+        .map(|&(channel, tone)| KeyPress {
+            channel,
+            key: tone.key,
+            span: tone.span.rescale(info.rate, ASR_RATE),
+        })
+        .collect();
+    words.extend(keypad_words(&presses));
     let detections = engine.timings.time(Stage::Detect, || {
         // Digits beside audio nobody transcribed may be part of a longer number.
         let unsure: Vec<(u16, Span)> = recognition.unsure.iter().map(|u| (u.0, u.1)).collect();
@@ -245,6 +261,17 @@ pub fn process_file(
     spans = engine.timings.time(Stage::Refine, || {
         render::refine_on_audio(input, &spans, max_extend)
     })?;
+    // Every tone goes, whatever its key and whether or not it formed an item; its span
+    // already covers the tone's edges.
+    spans.extend(
+        recognition
+            .tones
+            .iter()
+            .map(|&(channel, tone)| ChannelSpan {
+                channel,
+                span: tone.span,
+            }),
+    );
     spans.extend(fail_closed.iter().map(|f| ChannelSpan {
         channel: f.channel,
         span: f.span.rescale(ASR_RATE, info.rate),

@@ -1,10 +1,11 @@
 //! Pass 1 of a file: decode → resample to 16 kHz → cut long silences → transcribe, on three
 //! threads joined by bounded channels, in memory bounded by a few blocks and the transcriber's windows.
+//! Keypad tones are found on the way, on each channel at its original rate.
 //!
-//! Returns the words of every channel (small: text and times, never audio) and the spans
-//! recognition could not vouch for: where the decoder looped, and speech (by the energy
-//! VAD) that no word covers, since Whisper sometimes stops early and leaves the rest of
-//! a window unheard. Must not detect or redact anything.
+//! Returns the words of every channel (small: text and times, never audio), the keypad
+//! tones, and the spans recognition could not vouch for: where the decoder looped, and
+//! speech (by the energy VAD) that no word or tone covers, since Whisper sometimes stops
+//! early and leaves the rest of a window unheard. Must not detect or redact anything.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use crossbeam_channel::bounded;
 
 use crate::asr::{AsrError, Segment, SpeechOnlyTranscriber, Transcriber};
 use crate::audio::compact::CutConfig;
+use crate::audio::dtmf::{Tone, ToneDetector};
 use crate::audio::vad::{SpeechTracker, VadConfig};
 use crate::audio::{AudioInfo, AudioReader, Resampler16k};
 use crate::time::{Span, ASR_RATE};
@@ -55,6 +57,8 @@ pub struct Recognition {
     pub channels: Vec<ChannelTranscript>,
     /// Stretches the decoder could not transcribe reliably.
     pub unsure: Vec<UnsureSpan>,
+    /// Keypad tones by channel, on the original clock.
+    pub tones: Vec<(u16, Tone)>,
 }
 
 /// Decodes `input` and transcribes each channel separately.
@@ -77,11 +81,20 @@ pub fn recognize(
         let decoder =
             scope.spawn(move || super::decode_stage(&mut reader, block_tx, cancel, timings));
 
-        let resampler = scope.spawn(move || -> Result<(), PipelineError> {
+        let resampler = scope.spawn(move || -> Result<Vec<(u16, Tone)>, PipelineError> {
             let mut resamplers = (0..channel_count)
                 .map(|_| Resampler16k::new(rate))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut keypads: Vec<ToneDetector> = (0..channel_count)
+                .map(|_| ToneDetector::new(rate, 0))
+                .collect();
+            let mut tones = Vec::new();
             for block in block_rx {
+                timings.time(Stage::Keypad, || {
+                    for (ch, (keypad, samples)) in keypads.iter_mut().zip(&block).enumerate() {
+                        tones.extend(keypad.push(samples).into_iter().map(|t| (ch as u16, t)));
+                    }
+                });
                 let out: Vec<Vec<f32>> = timings.time(Stage::Resample, || {
                     resamplers
                         .iter_mut()
@@ -90,27 +103,57 @@ pub fn recognize(
                         .collect()
                 });
                 if pcm_tx.send(out).is_err() {
-                    return Ok(());
+                    return Ok(tones);
                 }
+            }
+            for (ch, keypad) in keypads.iter_mut().enumerate() {
+                tones.extend(keypad.finish().into_iter().map(|t| (ch as u16, t)));
             }
             let tail: Vec<Vec<f32>> = resamplers.iter_mut().map(|r| r.finish()).collect();
             let _ = pcm_tx.send(tail);
-            Ok(())
+            Ok(tones)
         });
 
         let transcribed =
             transcribe_channels(pcm_rx, channel_count, transcriber, cut, cancel, timings);
-        let transcribed = transcribed.map(|(channels, unsure)| Recognition {
+        // Join producers first so a decode error wins over the transcriber's view of it.
+        decoder.join().expect("decoder thread panicked")?;
+        let tones = resampler.join().expect("resampler thread panicked")?;
+        let (channels, loops, speech) = transcribed?;
+        let mut unsure = loops.clone();
+        for (ch, regions) in speech.iter().enumerate() {
+            let ch = ch as u16;
+            // Tones are speech to the VAD; they are accounted for (removed) already.
+            let covered: Vec<Span> = loops
+                .iter()
+                .filter(|u| u.0 == ch)
+                .map(|u| u.1)
+                .chain(
+                    tones
+                        .iter()
+                        .filter(|t| t.0 == ch)
+                        .map(|t| t.1.span.rescale(rate, ASR_RATE)),
+                )
+                .collect();
+            let heard = &channels[usize::from(ch)].segments;
+            unsure.extend(
+                unheard(regions, heard, &covered)
+                    .into_iter()
+                    .map(|s| (ch, s, Unsure::Unheard)),
+            );
+        }
+        Ok(Recognition {
             info,
             channels,
             unsure,
-        });
-        // Join producers first so a decode error wins over the transcriber's view of it.
-        decoder.join().expect("decoder thread panicked")?;
-        resampler.join().expect("resampler thread panicked")?;
-        transcribed
+            tones,
+        })
     })
 }
+
+/// Per channel: its transcript; every channel's looped spans; per channel, its speech
+/// regions (16 kHz).
+type Transcribed = (Vec<ChannelTranscript>, Vec<UnsureSpan>, Vec<Vec<Span>>);
 
 fn transcribe_channels(
     pcm_rx: crossbeam_channel::Receiver<Vec<Vec<f32>>>,
@@ -119,7 +162,7 @@ fn transcribe_channels(
     cut: Option<&CutConfig>,
     cancel: &AtomicBool,
     timings: &StageTimes,
-) -> Result<(Vec<ChannelTranscript>, Vec<UnsureSpan>), PipelineError> {
+) -> Result<Transcribed, PipelineError> {
     let mut streams: Vec<SpeechOnlyTranscriber<'_>> = (0..channel_count)
         .map(|_| SpeechOnlyTranscriber::new(transcriber, cut))
         .collect();
@@ -157,19 +200,10 @@ fn transcribe_channels(
         let heard = timings.time(Stage::Recognize, || stream.finish());
         collect(ch, heard)?;
     }
-    for (ch, tracker) in speech.into_iter().enumerate() {
-        let regions = timings.time(Stage::Vad, || tracker.finish());
-        let loops: Vec<Span> = unsure
-            .iter()
-            .filter(|u| u.0 == ch as u16)
-            .map(|u| u.1)
-            .collect();
-        unsure.extend(
-            unheard(&regions, &segments[ch], &loops)
-                .into_iter()
-                .map(|s| (ch as u16, s, Unsure::Unheard)),
-        );
-    }
+    let regions: Vec<Vec<Span>> = speech
+        .into_iter()
+        .map(|tracker| timings.time(Stage::Vad, || tracker.finish()))
+        .collect();
     let channels = segments
         .into_iter()
         .enumerate()
@@ -178,13 +212,14 @@ fn transcribe_channels(
             segments,
         })
         .collect();
-    Ok((channels, unsure))
+    Ok((channels, unsure, regions))
 }
 
 /// The parts of speech `regions` (sorted) at least [`MIN_UNHEARD`] long that no word of
-/// `segments` (widened by [`WORD_EDGE_SLACK`]) and no already-unsure span covers.
-fn unheard(regions: &[Span], segments: &[Segment], unsure: &[Span]) -> Vec<Span> {
-    let mut covered: Vec<Span> = segments
+/// `segments` (widened by [`WORD_EDGE_SLACK`]) and no span of `covered` (already unsure,
+/// or a keypad tone) covers.
+fn unheard(regions: &[Span], segments: &[Segment], covered: &[Span]) -> Vec<Span> {
+    let mut spans: Vec<Span> = segments
         .iter()
         .flat_map(|s| &s.words)
         .map(|w| {
@@ -193,13 +228,13 @@ fn unheard(regions: &[Span], segments: &[Segment], unsure: &[Span]) -> Vec<Span>
                 w.span.end + WORD_EDGE_SLACK,
             )
         })
-        .chain(unsure.iter().copied())
+        .chain(covered.iter().copied())
         .collect();
-    covered.sort_by_key(|s| s.start);
+    spans.sort_by_key(|s| s.start);
     let mut out = Vec::new();
     for region in regions {
         let mut at = region.start;
-        for c in covered
+        for c in spans
             .iter()
             .filter(|c| c.end > region.start && c.start < region.end)
         {

@@ -17,6 +17,8 @@ pub enum Stage {
     Resample,
     /// Finding speech and cutting long silences out of the recognition stream.
     Vad,
+    /// Finding keypad tones on the original-rate audio.
+    Keypad,
     /// Whisper, with its windowing (and the silence cutting, also counted as `Vad`).
     Recognize,
     /// Detection on the words.
@@ -32,10 +34,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 10] = [
         Stage::Decode,
         Stage::Resample,
         Stage::Vad,
+        Stage::Keypad,
         Stage::Recognize,
         Stage::Detect,
         Stage::Refine,
@@ -49,6 +52,7 @@ impl Stage {
             Stage::Decode => "decode",
             Stage::Resample => "resample",
             Stage::Vad => "vad",
+            Stage::Keypad => "keypad",
             Stage::Recognize => "recognise",
             Stage::Detect => "detect",
             Stage::Refine => "refine",

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use crate::audio::dtmf::Heard;
 use crate::audio::AudioInfo;
-use crate::detect::Detections;
+use crate::detect::{Detection, Detections, MaskedWord, Source};
 use crate::redact::pad_and_merge;
 use crate::store::{Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut};
 use crate::time::{self, Span, ASR_RATE};
@@ -62,19 +63,31 @@ pub fn build(
 ) -> TranscriptDoc {
     let multi_channel = info.channels > 1;
     let mut segments: Vec<SegmentOut> = Vec::new();
+    // Keyed entries (only their tags) go where they were keyed: into the segment they
+    // fall in, else into one of their own.
+    let mut keyed: Vec<&MaskedWord> = detections
+        .masked
+        .iter()
+        .filter(|w| w.source == Source::Keypad)
+        .collect();
     for ct in &recognition.channels {
         let masked: Vec<_> = detections
             .masked
             .iter()
-            .filter(|w| w.channel == ct.channel)
+            .filter(|w| w.channel == ct.channel && w.source == Source::Speech)
             .collect();
         for seg in &ct.segments {
-            let words: Vec<WordOut> = masked
+            let inside = |w: &&&MaskedWord| {
+                w.channel == ct.channel
+                    && w.span.start >= seg.span.start
+                    && w.span.start < seg.span.end.max(seg.span.start + 1)
+            };
+            let mut here: Vec<&MaskedWord> = masked.iter().filter(inside).copied().collect();
+            here.extend(keyed.iter().filter(inside));
+            keyed.retain(|w| !inside(&w));
+            here.sort_by_key(|w| w.span.start);
+            let words: Vec<WordOut> = here
                 .iter()
-                .filter(|w| {
-                    w.span.start >= seg.span.start
-                        && w.span.start < seg.span.end.max(seg.span.start + 1)
-                })
                 .filter(|w| !w.text.is_empty())
                 .map(|w| WordOut {
                     text: w.text.clone(),
@@ -90,37 +103,30 @@ pub fn build(
             if words.is_empty() {
                 continue;
             }
-            let text = words
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            segments.push(SegmentOut {
-                channel: ct.channel,
-                speaker: None,
-                start: seconds(seg.span.start),
-                end: seconds(seg.span.end),
-                text,
-                words,
-            });
+            segments.push(segment(ct.channel, seg.span, words));
         }
     }
+    segments.extend(keyed.iter().map(|w| {
+        let word = WordOut {
+            text: w.text.clone(),
+            start: seconds(w.span.start),
+            end: seconds(w.span.end),
+            confidence: 1.0,
+        };
+        segment(w.channel, w.span, vec![word])
+    }));
     segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
 
     let text = full_text(&segments, multi_channel);
 
-    let mut redactions: Vec<RedactionOut> = detections
-        .items
-        .iter()
-        .map(|d| RedactionOut {
-            r#type: d.kind.as_str().to_string(),
-            start: seconds(d.span.start),
-            end: seconds(d.span.end),
-            channel: d.channel,
-            reason: d.reason.clone(),
-            confidence: d.confidence,
-        })
-        .collect();
+    let mut redactions: Vec<RedactionOut> = detections.items.iter().map(redaction).collect();
+    redactions.extend(
+        recognition
+            .tones
+            .iter()
+            .filter(|(_, tone)| tone.heard == Heard::UnderSound)
+            .map(|&(channel, tone)| under_sound(channel, tone.span.rescale(info.rate, ASR_RATE))),
+    );
     redactions.extend(fail_closed.iter().map(|f| RedactionOut {
         r#type: "unrecognised".into(),
         start: seconds(f.span.start),
@@ -128,6 +134,7 @@ pub fn build(
         channel: f.channel,
         reason: format!("fail-closed: {}", f.why),
         confidence: 1.0,
+        source: None,
     }));
     redactions.sort_by(|a, b| a.start.total_cmp(&b.start));
 
@@ -151,6 +158,50 @@ pub fn build(
             fail_closed: fail_closed.iter().map(|f| f.why.clone()).collect(),
             live: None,
         },
+    }
+}
+
+fn segment(channel: u16, span: Span, words: Vec<WordOut>) -> SegmentOut {
+    let text = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    SegmentOut {
+        channel,
+        speaker: None,
+        start: seconds(span.start),
+        end: seconds(span.end),
+        text,
+        words,
+    }
+}
+
+/// An item as the transcript lists it: type, times (16 kHz clock), channel, why, how
+/// sure, and `keypad` when it was keyed.
+pub(super) fn redaction(d: &Detection) -> RedactionOut {
+    RedactionOut {
+        r#type: d.kind.as_str().to_string(),
+        start: seconds(d.span.start),
+        end: seconds(d.span.end),
+        channel: d.channel,
+        reason: d.reason.clone(),
+        confidence: d.confidence,
+        source: (d.source != Source::Speech).then(|| d.source.as_str().to_string()),
+    }
+}
+
+/// A keypad tone heard under other sound (16 kHz span): removed from the recording, not
+/// read as a key.
+pub(super) fn under_sound(channel: u16, span: Span) -> RedactionOut {
+    RedactionOut {
+        r#type: crate::detect::EntityKind::Dtmf.as_str().to_string(),
+        start: seconds(span.start),
+        end: seconds(span.end),
+        channel,
+        reason: "fail-closed: a keypad tone under other sound; removed, not read".into(),
+        confidence: 0.5,
+        source: Some(Source::Keypad.as_str().to_string()),
     }
 }
 

@@ -55,6 +55,9 @@ pub struct RedactionOut {
     /// Why it was redacted (validator, context, fail-closed rule); never digits from it.
     pub reason: String,
     pub confidence: f32,
+    /// Where it came from when not speech: `keypad` for keyed digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +247,7 @@ mod tests {
                 channel: 0,
                 reason: "luhn + context".into(),
                 confidence: 0.97,
+                source: None,
             }],
             metadata: Metadata {
                 source: "/calls/2026/in/call 7.wav".into(),
@@ -273,6 +277,11 @@ mod tests {
             keys,
             ["channel", "confidence", "end", "reason", "start", "type"]
         );
+        // Keyed items say so.
+        let mut keyed = sample_doc();
+        keyed.redactions[0].source = Some("keypad".into());
+        let k = serde_json::to_value(&keyed).unwrap();
+        assert_eq!(k["redactions"][0]["source"], "keypad");
         assert_eq!(v["metadata"]["source"], "call 7.wav");
         assert_eq!(v["metadata"]["hushline_version"], env!("CARGO_PKG_VERSION"));
         // Reads back into the same types.

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use hushline::asr::{Token, Word};
-use hushline::detect::ChannelWord;
+use hushline::detect::{ChannelWord, Source};
 use hushline::time::{from_seconds, Span, ASR_RATE};
 
 /// Whisper-like tokens for a word: digit runs cut into chunks of at most three (as the
@@ -62,6 +62,7 @@ pub fn word_at(channel: u16, text: &str, start: f64, with_tokens: bool) -> (Chan
                 confidence: 0.8,
                 tokens,
             },
+            source: Source::Speech,
         },
         start + dur,
     )

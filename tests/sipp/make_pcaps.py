@@ -3,6 +3,7 @@
 
 Usage: make_pcaps.py SPEECH.wav OUTDIR
        make_pcaps.py --call NAME CALL.wav OUTDIR
+       make_pcaps.py --call-with-events NAME CALL.wav KEYS OUTDIR
 
 
 SPEECH.wav must be mono 16-bit PCM at 8 kHz; the committed one was made with
@@ -116,6 +117,28 @@ def dtmf_packets():
     return out
 
 
+def with_events(audio, presses, law_pt):
+    """The audio packets of a call plus RFC 4733 events for `presses` ((key, start s,
+    end s)), sent alongside as a phone that does both would: every 20 ms while a key is
+    down, its end three times. Sequence numbers follow sending order."""
+    sent = [(t, pkt[4:8], pkt[1] & 0x7F, pkt[12:], bool(pkt[1] & 0x80)) for t, pkt in audio]
+    for key, start, end in presses:
+        event = "0123456789*#ABCD".index(key)
+        ts = struct.pack("!I", (TS0 + int(round(start * 8000))) & 0xFFFFFFFF)
+        slots = max(1, int(round((end - start) / 0.02)))
+        for k in range(slots):
+            last = k == slots - 1
+            payload = struct.pack("!BBH", event, (0x80 if last else 0) | 10, (k + 1) * 160)
+            for _ in range(3 if last else 1):
+                sent.append((start + (k + 1) * 0.02, ts, EVENT_PT, payload, k == 0))
+    sent.sort(key=lambda p: p[0])
+    out = []
+    for seq, (t, ts, pt, payload, marker) in enumerate(sent):
+        head = struct.pack("!BBH", 0x80, pt | (0x80 if marker else 0), (SEQ0 + seq) & 0xFFFF)
+        out.append((t, head + ts + struct.pack("!I", SSRC) + payload))
+    return out
+
+
 def read_wav(path):
     with wave.open(path, "rb") as w:
         if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, 8000):
@@ -131,6 +154,14 @@ def main():
         name, samples, out = sys.argv[2], read_wav(sys.argv[3]), sys.argv[4]
         write_pcap(f"{out}/{name}_pcmu.pcap", speech_packets(samples, 0, ulaw))
         write_pcap(f"{out}/{name}_pcma.pcap", speech_packets(samples, 8, alaw))
+        return
+    if len(sys.argv) == 6 and sys.argv[1] == "--call-with-events":
+        # A call whose keys are in the audio and also sent as RFC 4733 events; KEYS has
+        # one press per line: KEY START_S END_S.
+        name, samples, keys, out = sys.argv[2], read_wav(sys.argv[3]), sys.argv[4], sys.argv[5]
+        with open(keys) as f:
+            presses = [(k, float(a), float(b)) for k, a, b in (line.split() for line in f if line.strip())]
+        write_pcap(f"{out}/{name}_pcmu.pcap", with_events(speech_packets(samples, 0, ulaw), presses, 0))
         return
     if len(sys.argv) != 3:
         sys.exit(__doc__)

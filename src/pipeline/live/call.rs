@@ -1,5 +1,6 @@
-//! The live calls: each call's unreleased audio, latest words and keyed digits, and the
-//! release of its redacted audio into the encrypted recording behind the look-ahead.
+//! The live calls: each call's unreleased audio, latest words and keyed digits (RFC 4733
+//! events, and tones found in each stream's audio), and the release of its redacted
+//! audio into the encrypted recording behind the look-ahead.
 //!
 //! Release rule, per step and stream: bleep what detection finds in the latest words, digit
 //! runs still growing at the edge of what was heard, keyed digits, stretches Whisper could
@@ -19,6 +20,7 @@ use super::recognizer::{AsrIn, Hearing};
 use super::release;
 use super::{LiveConfig, LiveSummary, UP};
 use crate::asr::Word;
+use crate::audio::dtmf::{Heard, Tone, ToneDetector};
 
 use crate::live::{CallEvent, EndReason, Participant, StreamInfo, LIVE_RATE};
 use crate::pipeline::Engine;
@@ -59,8 +61,14 @@ pub(super) struct StreamState {
     pub(super) final_heard: bool,
     /// 16 kHz: stretches recognition could not vouch for.
     pub unsure: Vec<Span>,
-    /// Keyed digits on the call clock.
+    /// Keyed digits from RFC 4733 events, on the call clock.
     pub digits: Vec<(char, Span)>,
+    /// Keypad tones found in the stream's audio, on the call clock.
+    pub tones: Vec<(char, Span)>,
+    /// Keypad tones heard under other sound: removed, not read.
+    pub tones_under_sound: Vec<Span>,
+    /// The in-band tone detector, and the call-clock position it expects next.
+    pub(super) keypad: Option<(ToneDetector, u64)>,
     /// What was actually bleeped, on the call clock, merged.
     pub applied: Vec<Span>,
     /// Committed words already sent to the feed.
@@ -82,6 +90,43 @@ impl StreamState {
         })
     }
 
+    /// Looks for keypad tones in the stream's audio at call-clock `pos`. Audio comes
+    /// contiguous per stream; should it ever jump, the detector starts over there.
+    fn hear_keypad(&mut self, pos: u64, samples: &[f32]) {
+        if self.keypad.as_ref().is_some_and(|(_, next)| *next != pos) {
+            self.finish_keypad();
+        }
+        let (detector, next) = self
+            .keypad
+            .get_or_insert_with(|| (ToneDetector::new(LIVE_RATE, pos), pos));
+        let found = detector.push(samples);
+        *next = pos + samples.len() as u64;
+        self.keep_tones(found);
+    }
+
+    fn keep_tones(&mut self, tones: Vec<Tone>) {
+        for t in tones {
+            match t.heard {
+                Heard::Clearly => self.tones.push((t.key, t.span)),
+                Heard::UnderSound => self.tones_under_sound.push(t.span),
+            }
+        }
+    }
+
+    /// Where a keypad tone still sounding began, if one is: its audio must not be
+    /// released before the tone is known.
+    pub(super) fn tone_sounding_since(&self) -> Option<u64> {
+        self.keypad.as_ref().and_then(|(d, _)| d.pending_since())
+    }
+
+    /// Reports the tone still sounding at the stream's end, if long enough.
+    pub(super) fn finish_keypad(&mut self) {
+        if let Some((mut detector, _)) = self.keypad.take() {
+            let found = detector.finish();
+            self.keep_tones(found);
+        }
+    }
+
     fn new() -> Self {
         StreamState {
             base: None,
@@ -93,6 +138,9 @@ impl StreamState {
             final_heard: false,
             unsure: Vec::new(),
             digits: Vec::new(),
+            tones: Vec::new(),
+            tones_under_sound: Vec::new(),
+            keypad: None,
             applied: Vec::new(),
             emitted: 0,
             sent: Vec::new(),
@@ -329,6 +377,9 @@ impl<'a> Calls<'a> {
             return;
         }
         call.ending = Some(reason);
+        for st in &mut call.streams {
+            st.finish_keypad();
+        }
         for stream in 0..call.channels {
             let end = AsrIn::End {
                 key: (call.seq, stream),
@@ -385,6 +436,7 @@ fn place(call: &mut LiveCall, stream: usize, start: u64, samples: &[f32]) -> Opt
     let base = st.base_for(started, start);
     let pos = base + start;
     let end = pos + samples.len() as u64;
+    st.hear_keypad(pos, samples);
     st.received = st.received.max(end);
     call.arrivals.push_back((end, Instant::now()));
     if end <= call.released {

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use super::call::LiveCall;
 use super::feed::FeedLine;
-use super::release::call_words;
+use super::release::{call_words, key_presses};
 use super::LiveConfig;
 use super::UP;
 use crate::asr::Word;
-use crate::detect::{Detection, EntityKind};
+use crate::detect::{keypad_words, Detection, EntityKind};
 use crate::live::{EndReason, LIVE_RATE};
-use crate::pipeline::transcript::{full_text, seconds};
+use crate::pipeline::transcript::{full_text, redaction, seconds, under_sound};
 use crate::pipeline::Engine;
 use crate::store::{
     write_transcript, LiveMetadata, LiveStreamOut, Metadata, ParticipantOut, RedactionOut,
@@ -103,6 +103,18 @@ pub(super) fn mask_words(
     out
 }
 
+/// A keyed entry as the transcript shows it: the tag of the item it belongs to, spanning
+/// the item, and never its keys (`[DTMF]` should no item hold it).
+fn mask_keyed(word: &Word, channel: u16, items: &[Detection]) -> (String, Span) {
+    let mid = word.span.start + word.span.len() / 2;
+    items
+        .iter()
+        .find(|d| d.channel == channel && d.span.start <= mid && mid < d.span.end)
+        .map_or((EntityKind::Dtmf.tag(), word.span), |d| {
+            (d.kind.tag(), word.span.union(&d.span))
+        })
+}
+
 /// The text of masked words, space-separated.
 pub(super) fn joined(words: &[(String, Span)]) -> String {
     words
@@ -137,11 +149,18 @@ pub(super) fn finalise(
         .iter()
         .filter(|d| !covered(&call.streams[usize::from(d.channel)].applied, d.span))
         .count();
+    let keyed = keypad_words(&key_presses(&call));
     let masked: Vec<Vec<(String, Span)>> = call
         .streams
         .iter()
         .enumerate()
-        .map(|(c, st)| mask_words(&st.committed, c as u16, &detections.items, &[]))
+        .map(|(c, st)| {
+            let mut words = mask_words(&st.committed, c as u16, &detections.items, &[]);
+            let own = keyed.iter().filter(|w| usize::from(w.channel) == c);
+            words.extend(own.map(|w| mask_keyed(&w.word, c as u16, &detections.items)));
+            words.sort_by_key(|(_, span)| span.start);
+            words
+        })
         .collect();
     let doc = transcript(engine, cfg, &call, &masked, &detections.items, &stats);
     let mut error = call.error.clone();
@@ -303,21 +322,11 @@ fn fail_closed_notes(call: &LiveCall, stats: &super::call::CallStats) -> Vec<Str
     notes
 }
 
-/// The items found, each keyed digit not inside one, and every other bleeped stretch.
+/// The items found (every keyed digit is in one) and every other bleeped stretch.
 fn redactions(call: &LiveCall, items: &[Detection]) -> Vec<RedactionOut> {
     // Keyed digits and bleeps are on the 8 kHz call clock.
     let seconds8 = |s: u64| seconds(s * UP);
-    let mut out: Vec<RedactionOut> = items
-        .iter()
-        .map(|d| RedactionOut {
-            r#type: d.kind.as_str().to_string(),
-            start: seconds(d.span.start),
-            end: seconds(d.span.end),
-            channel: d.channel,
-            reason: d.reason.clone(),
-            confidence: d.confidence,
-        })
-        .collect();
+    let mut out: Vec<RedactionOut> = items.iter().map(redaction).collect();
     let in_item = |c: usize, s: Span| {
         items.iter().any(|d| {
             usize::from(d.channel) == c
@@ -325,19 +334,19 @@ fn redactions(call: &LiveCall, items: &[Detection]) -> Vec<RedactionOut> {
         })
     };
     for (c, st) in call.streams.iter().enumerate() {
-        for (_, span) in st.digits.iter().filter(|(_, s)| !in_item(c, *s)) {
-            out.push(RedactionOut {
-                r#type: EntityKind::Dtmf.as_str().into(),
-                start: seconds8(span.start),
-                end: seconds8(span.end),
-                channel: c as u16,
-                reason: "keyed digit (RFC 4733 event); never transcribed".into(),
-                confidence: 1.0,
-            });
-        }
+        out.extend(
+            st.tones_under_sound
+                .iter()
+                .map(|s| under_sound(c as u16, Span::new(s.start * UP, s.end * UP))),
+        );
         for span in &st.applied {
-            let explained = in_item(c, *span) || st.digits.iter().any(|(_, d)| d.overlaps(span));
-            if !explained {
+            let keyed = st
+                .digits
+                .iter()
+                .chain(&st.tones)
+                .any(|(_, d)| d.overlaps(span))
+                || st.tones_under_sound.iter().any(|d| d.overlaps(span));
+            if !(in_item(c, *span) || keyed) {
                 out.push(RedactionOut {
                     r#type: "unrecognised".into(),
                     start: seconds8(span.start),
@@ -345,6 +354,7 @@ fn redactions(call: &LiveCall, items: &[Detection]) -> Vec<RedactionOut> {
                     channel: c as u16,
                     reason: "fail-closed: bleeped live before recognition could clear it".into(),
                     confidence: 1.0,
+                    source: None,
                 });
             }
         }
@@ -373,6 +383,7 @@ mod tests {
             span: Span::new(start, end),
             reason: "test".into(),
             confidence: 1.0,
+            source: crate::detect::Source::Speech,
         }
     }
 

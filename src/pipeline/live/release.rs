@@ -3,8 +3,9 @@
 //! bookkeeping and the feed lines for the words released.
 //!
 //! Release rule, per stream: bleep what detection finds in the latest words, digit runs
-//! still growing at the edge of what was heard, keyed digits, stretches Whisper could not
-//! transcribe, and all audio recognition has not yet heard (fail closed). What was
+//! still growing at the edge of what was heard, keyed digits (events and tones, and a
+//! tone still sounding), stretches Whisper could not transcribe, and all audio
+//! recognition has not yet heard (fail closed). What was
 //! bleeped is recorded as it is released; released audio is never revisited. Must not
 //! hold audio beyond the call's pending buffers or write anything but ciphertext.
 
@@ -14,9 +15,8 @@ use super::call::LiveCall;
 use super::feed::FeedLine;
 use super::finish;
 use super::{LiveConfig, UP};
-use crate::asr::Word;
 use crate::audio::refine_span;
-use crate::detect::{ChannelWord, Detections};
+use crate::detect::{keypad_words, merge_presses, ChannelWord, Detections, KeyPress, Source};
 use crate::live::LIVE_RATE;
 use crate::pipeline::transcript::seconds;
 use crate::pipeline::Engine;
@@ -28,29 +28,27 @@ const DETECT_HISTORY: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often (in released audio) the transcript checkpoint is rewritten.
 const CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn dtmf_words(call: &LiveCall) -> Vec<ChannelWord> {
-    call.streams
-        .iter()
-        .enumerate()
-        .flat_map(|(c, st)| {
-            st.digits
-                .iter()
-                .filter(|(d, _)| d.is_ascii_digit())
-                .map(move |(d, span)| ChannelWord {
+/// The call's key presses on the 16 kHz clock: RFC 4733 events, and the tones found in
+/// the audio that no event already reported.
+pub(super) fn key_presses(call: &LiveCall) -> Vec<KeyPress> {
+    let presses = |pick: fn(&super::call::StreamState) -> &Vec<(char, Span)>| {
+        call.streams
+            .iter()
+            .enumerate()
+            .flat_map(|(c, st)| {
+                pick(st).iter().map(move |&(key, span)| KeyPress {
                     channel: c as u16,
-                    word: Word {
-                        text: d.to_string(),
-                        span: Span::new(span.start * UP, span.end * UP),
-                        confidence: 1.0,
-                        tokens: Vec::new(),
-                    },
+                    key,
+                    span: Span::new(span.start * UP, span.end * UP),
                 })
-        })
-        .collect()
+            })
+            .collect::<Vec<_>>()
+    };
+    merge_presses(&presses(|st| &st.digits), &presses(|st| &st.tones))
 }
 
 /// Spoken words of the call (committed, then the tentative tail) from `since` on, plus
-/// its keyed digits; and how many of them are spoken.
+/// its keyed digits.
 pub(super) fn call_words(call: &LiveCall, since: u64, tentative: bool) -> Vec<ChannelWord> {
     let mut words: Vec<ChannelWord> = Vec::new();
     for (c, st) in call.streams.iter().enumerate() {
@@ -60,11 +58,12 @@ pub(super) fn call_words(call: &LiveCall, since: u64, tentative: bool) -> Vec<Ch
                 words.push(ChannelWord {
                     channel: c as u16,
                     word: w.clone(),
+                    source: Source::Speech,
                 });
             }
         }
     }
-    words.extend(dtmf_words(call));
+    words.extend(keypad_words(&key_presses(call)));
     words
 }
 
@@ -143,7 +142,13 @@ pub(super) fn release(
             )
             .chain(st.unsure.iter().copied())
             .map(|s| Span::new(s.start / UP, s.end.div_ceil(UP)))
-            .chain(st.digits.iter().map(|(_, s)| *s))
+            .chain(st.digits.iter().chain(&st.tones).map(|(_, s)| *s))
+            .chain(st.tones_under_sound.iter().copied())
+            .chain(
+                st.tone_sounding_since()
+                    .filter(|&since| since < target)
+                    .map(|since| Span::new(since, target)),
+            )
             .collect();
         // Widen spans to the speech burst around them, as far as unreleased audio goes
         // (word times drift; the batch path does the same over the whole file).
