@@ -158,7 +158,7 @@ fn sip_tag(r: &Response) -> String {
 #[tokio::test]
 async fn srtp_calls_over_tls_in_every_suite_drop_tampered_and_replayed_packets() {
     let pki = Pki::new();
-    let mut h = tls_server(&pki, (32000, 32099), STRICT, false).await;
+    let mut h = tls_server(&pki, (33000, 33099), STRICT, false).await;
     for (i, suite) in [
         Suite::AesCm128HmacSha1_80,
         Suite::AesCm128HmacSha1_32,
@@ -175,7 +175,7 @@ async fn srtp_calls_over_tls_in_every_suite_drop_tampered_and_replayed_packets()
 #[tokio::test]
 async fn policy_refuses_plain_media_and_keys_in_the_clear() {
     let pki = Pki::new();
-    let h = tls_server(&pki, (32100, 32199), STRICT, false).await;
+    let h = tls_server(&pki, (33100, 33199), STRICT, false).await;
     let server = h.tls_addr.unwrap();
     let ct = "Content-Type: application/sdp\r\n";
     // Plain RTP over TLS, against --require-srtp.
@@ -226,7 +226,7 @@ async fn policy_refuses_plain_media_and_keys_in_the_clear() {
             allow_sdes_over_udp: allow,
             ..Policy::default()
         };
-        let mut h = tls_server(&pki, (32200, 32299), policy, false).await;
+        let mut h = tls_server(&pki, (33200, 33299), policy, false).await;
         let udp = Client::new(h.addr).await;
         let resp = udp
             .request(&request("INVITE", "sdes", 1, None, ct, &keyed, None))
@@ -262,7 +262,7 @@ async fn policy_refuses_plain_media_and_keys_in_the_clear() {
 #[tokio::test]
 async fn client_certificates_are_verified_when_a_client_ca_is_given() {
     let pki = Pki::new();
-    let h = tls_server(&pki, (32300, 32399), Policy::default(), true).await;
+    let h = tls_server(&pki, (33300, 33399), Policy::default(), true).await;
     let server = h.tls_addr.unwrap();
     let options = tls_request("OPTIONS", "sip:rec@127.0.0.1", "opt", 1, None, "", "");
     let mut with = TlsClient::connect(&pki, server, true).await.unwrap();
@@ -283,7 +283,7 @@ async fn client_certificates_are_verified_when_a_client_ca_is_given() {
 #[tokio::test]
 async fn openssl_s_client_gets_200_to_options() {
     let pki = Pki::new();
-    let h = tls_server(&pki, (32400, 32499), STRICT, false).await;
+    let h = tls_server(&pki, (33400, 33499), STRICT, false).await;
     let server = h.tls_addr.unwrap();
     let ca = pki.ca.clone();
     let out = tokio::task::spawn_blocking(move || {
