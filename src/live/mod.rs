@@ -29,7 +29,7 @@ pub mod siprec;
 pub mod srtp;
 pub mod stream;
 pub mod tls;
-mod xml;
+pub(crate) mod xml;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -73,7 +73,7 @@ impl Suite {
     }
 
     /// Master key ‖ master salt, as carried in `inline:`.
-    fn inline_len(self) -> usize {
+    pub fn inline_len(self) -> usize {
         self.key_len() + self.profile().salt_len()
     }
 }
