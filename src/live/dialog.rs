@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use zeroize::Zeroize;
 
 use super::call::{CallTask, Ctrl};
 use super::sdp::{self, AnswerLine, MediaRules, Selected};
@@ -199,6 +200,14 @@ fn media_rules(policy: Policy, reply: &Reply) -> MediaRules {
     }
 }
 
+/// The request with its body wiped: once read, an offer's SDES keys live only in the
+/// call's SRTP receivers, and the dialog keeps the INVITE for its headers alone.
+fn without_body(mut req: Request) -> Request {
+    req.body.zeroize();
+    req.body = Vec::new();
+    req
+}
+
 fn read_offer(
     req: &Request,
     policy: Policy,
@@ -227,7 +236,10 @@ fn read_offer(
         BodyError::Empty => (488, NOT_ACCEPTABLE, e.to_string()),
         _ => (400, "Bad Request", e.to_string()),
     })?;
-    let offer = sdp::parse_offer(&body.sdp).map_err(|e| (488, NOT_ACCEPTABLE, e.to_string()))?;
+    let mut sdp_text = body.sdp;
+    let offer = sdp::parse_offer(&sdp_text);
+    sdp_text.zeroize(); // it may hold SDES keys
+    let offer = offer.map_err(|e| (488, NOT_ACCEPTABLE, e.to_string()))?;
     let rules = media_rules(policy, reply);
     let selected: Vec<Option<Selected>> = offer.iter().map(|m| m.select(rules)).collect();
     if selected.iter().all(Option::is_none) {
@@ -414,7 +426,9 @@ async fn handle_invite(
     if shared.closing.load(Ordering::SeqCst) {
         return reply.send(unavailable(&req, reply.peer(), None)).await;
     }
-    let acc = match read_offer(&req, shared.cfg.policy, &reply) {
+    let offered = read_offer(&req, shared.cfg.policy, &reply);
+    let req = without_body(req);
+    let acc = match offered {
         Ok(a) => a,
         Err(why) => return reply.send(refusal(&req, reply.peer(), why)).await,
     };
@@ -585,7 +599,9 @@ async fn re_invite(
     sip_call_id: String,
     cseq: u32,
 ) {
-    let mut acc = match read_offer(&req, shared.cfg.policy, &reply) {
+    let offered = read_offer(&req, shared.cfg.policy, &reply);
+    let req = without_body(req);
+    let mut acc = match offered {
         Ok(a) => a,
         Err(why) => return reply.send(refusal(&req, reply.peer(), why)).await,
     };

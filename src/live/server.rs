@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use zeroize::Zeroize;
 
 use super::call::Ctrl;
 use super::dialog::{on_parsed, Call};
@@ -270,14 +271,9 @@ async fn udp_loop(shared: Arc<Shared>, udp: Arc<UdpSocket>) -> std::io::Result<(
         };
         let reply = Reply::Udp(udp.clone(), peer);
         let local_ip = local_ip_for(bound.ip(), peer);
-        on_parsed(
-            &shared,
-            sip::parse_datagram(&buf[..n]),
-            reply,
-            local_ip,
-            bound.port(),
-        )
-        .await;
+        let parsed = sip::parse_datagram(&buf[..n]);
+        buf[..n].zeroize(); // bodies may hold SDES keys
+        on_parsed(&shared, parsed, reply, local_ip, bound.port()).await;
     }
 }
 
@@ -356,6 +352,7 @@ async fn stream_conn<S>(
                     }
                 }
                 Ok(StreamFrame::Message(parsed, used)) => {
+                    buf[..used].zeroize(); // bodies may hold SDES keys
                     buf.drain(..used);
                     on_parsed(&shared, parsed, reply.clone(), local.ip(), local.port()).await;
                 }
