@@ -1,8 +1,8 @@
-//! The fuzz corpus on stable: every file of `fuzz/corpus/TARGET/` (minimised by
-//! `make fuzz`) and of `fuzz/regressions/TARGET/` (inputs that once crashed a target, one
-//! per fixed bug) is fed to the same entry points the fuzz targets call, as are the seeds
-//! built here from the test fixtures. `make fuzz` writes the seeds into the corpus first
-//! (`write_seed_corpus`, ignored otherwise).
+//! The fuzz corpus on stable: every file of `fuzz/replay/TARGET/` (the smallest inputs
+//! of the corpus `make fuzz` minimised) and of `fuzz/regressions/TARGET/` (inputs that
+//! once crashed a target, one per fixed bug) is fed to the same entry points the fuzz
+//! targets call, as are the seeds built here from the test fixtures. `make fuzz` writes
+//! the seeds into its working corpus first (`write_seed_corpus`, ignored otherwise).
 
 use std::path::{Path, PathBuf};
 
@@ -184,10 +184,10 @@ fn seeds_cover_every_target_and_pass() {
 fn committed_corpus_and_regressions_replay_cleanly() {
     let fuzz = root().join("fuzz");
     for (name, _) in TARGETS {
-        let corpus = files(&fuzz.join("corpus").join(name));
+        let corpus = files(&fuzz.join("replay").join(name));
         assert!(
             corpus.len() >= 5,
-            "fuzz/corpus/{name} holds {} inputs; `make fuzz` writes and minimises it",
+            "fuzz/replay/{name} holds {} inputs; `make fuzz` writes it",
             corpus.len()
         );
         for path in corpus

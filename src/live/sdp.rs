@@ -25,6 +25,8 @@ pub enum SdpError {
         "SDP crypto attribute on line {0} is malformed (want: a=crypto:<tag> <suite> inline:<key>)"
     )]
     Crypto(usize),
+    #[error("SDP label on line {0} is not a token")]
+    Label(usize),
     #[error("SDP offers no media")]
     NoMedia,
 }
@@ -232,6 +234,10 @@ pub fn parse_offer(text: &str) -> Result<Vec<OfferedMedia>, SdpError> {
                         if dir.is_some() {
                             m.direction = dir;
                         } else if name == "label" && !val.trim().is_empty() {
+                            // Echoed in the answer: only a token (RFC 4574) goes back out.
+                            if !is_token(val.trim()) {
+                                return Err(SdpError::Label(n));
+                            }
                             m.label = Some(val.trim().to_string());
                         } else if name == "rtpmap" {
                             m.rtpmap.push(parse_rtpmap(val).ok_or(SdpError::RtpMap(n))?);
@@ -263,6 +269,7 @@ fn parse_media(v: &str) -> Option<OfferedMedia> {
     let proto = it.next()?;
     let formats: Vec<String> = it.map(str::to_string).collect();
     if formats.is_empty()
+        || !formats.iter().all(|f| is_token(f))
         || !kind.bytes().all(|c| c.is_ascii_alphanumeric())
         || !proto
             .bytes()
@@ -281,6 +288,13 @@ fn parse_media(v: &str) -> Option<OfferedMedia> {
         direction: None,
         crypto: Vec::new(),
     })
+}
+
+/// RFC 4566 `token`: what a format or label may hold, so echoing it cannot break a line.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`{|}~".contains(&b))
 }
 
 fn parse_rtpmap(v: &str) -> Option<(u8, String, u32)> {
@@ -415,6 +429,20 @@ mod tests {
             Suite::AesCm128HmacSha1_80
         );
         assert_eq!(m[0].select(PLAIN).unwrap().srtp, None);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/sdp): a format token holding a carriage return
+    /// was echoed into a rejected answer line, which then did not parse.
+    #[test]
+    fn control_characters_in_echoed_fields_are_refused() {
+        assert_eq!(
+            parse_offer("v=0\r\nm=audio 6000 RTP/AVP \r 7011\r\n"),
+            Err(SdpError::Media(2))
+        );
+        assert_eq!(
+            parse_offer("v=0\r\nm=audio 6000 RTP/AVP 0\r\na=label:a\rb\r\n"),
+            Err(SdpError::Label(3))
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! the crypto suites we accept, and a per-stream [`Receiver`] that authenticates and
 //! decrypts packets before they reach the jitter buffer, with replay protection.
 //!
-//! The cipher work is webrtc-rs's `webrtc-srtp`, not ours. Must never log, print or
+//! The cipher work is webrtc-rs's `webrtc-srtp`, not ours; the RTP header it needs is
+//! read by us, bounds-checked, because its own header parser panics on hostile header
+//! extensions (found by fuzzing, fuzz/regressions/srtp). Must never log, print or
 //! `Debug`-format key material: keys live in [`Zeroizing`] buffers and are wiped on drop.
 
 use std::fmt;
@@ -251,23 +253,72 @@ impl Receiver {
         if (72..=76).contains(&(packet[1] & 0x7F)) {
             return Err(UnprotectError::Rtcp);
         }
-        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
-        if let Some(i) = self.sources.iter().position(|(s, _)| *s == ssrc) {
-            return decrypt(&mut self.sources[i].1, packet);
+        let header = rtp_header(packet).ok_or(UnprotectError::Malformed)?;
+        if let Some(i) = self.sources.iter().position(|(s, _)| *s == header.ssrc) {
+            return decrypt(&mut self.sources[i].1, packet, &header);
         }
         let mut fresh = self.key.context();
-        let plain = decrypt(&mut fresh, packet)?;
+        let plain = decrypt(&mut fresh, packet, &header)?;
         if self.sources.len() == MAX_SOURCES {
             self.sources.remove(0);
         }
-        self.sources.push((ssrc, fresh));
+        self.sources.push((header.ssrc, fresh));
         Ok(plain)
     }
 }
 
-fn decrypt(ctx: &mut Context, packet: &[u8]) -> Result<Vec<u8>, UnprotectError> {
+/// The RTP header of `packet` (RFC 3550 §5.1) as webrtc-srtp needs it, or `None` when
+/// its CSRCs or extension run past the packet. Only the fields the cipher uses matter,
+/// and the header's length: an extension is kept as one opaque block, whatever its
+/// profile, so the length is exactly what the packet says.
+fn rtp_header(packet: &[u8]) -> Option<webrtc_rtp::header::Header> {
+    let b = packet;
+    if b.len() < 12 || b[0] >> 6 != 2 {
+        return None;
+    }
+    let cc = usize::from(b[0] & 0x0F);
+    let csrc_end = 12 + 4 * cc;
+    let csrc = b
+        .get(12..csrc_end)?
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let extension = b[0] & 0x10 != 0;
+    let extensions = if extension {
+        let len = b.get(csrc_end + 2..csrc_end + 4)?;
+        let words = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let body = b.get(csrc_end + 4..csrc_end + 4 + 4 * words)?;
+        vec![webrtc_rtp::header::Extension {
+            id: 0,
+            payload: bytes::Bytes::copy_from_slice(body),
+        }]
+    } else {
+        Vec::new()
+    };
+    Some(webrtc_rtp::header::Header {
+        version: 2,
+        padding: b[0] & 0x20 != 0,
+        extension,
+        marker: b[1] & 0x80 != 0,
+        payload_type: b[1] & 0x7F,
+        sequence_number: u16::from_be_bytes([b[2], b[3]]),
+        timestamp: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+        csrc,
+        // Not an RFC 8285 profile: the block is counted as its bytes alone.
+        extension_profile: 0,
+        extensions,
+        extensions_padding: 0,
+    })
+}
+
+fn decrypt(
+    ctx: &mut Context,
+    packet: &[u8],
+    header: &webrtc_rtp::header::Header,
+) -> Result<Vec<u8>, UnprotectError> {
     use webrtc_srtp::Error;
-    match ctx.decrypt_rtp(packet) {
+    match ctx.decrypt_rtp_with_header(packet, header) {
         Ok(b) => Ok(b.to_vec()),
         Err(Error::SrtpSsrcDuplicated(..)) | Err(Error::ErrDuplicated) => {
             Err(UnprotectError::Replayed)
@@ -293,7 +344,11 @@ impl Sender {
     }
 
     pub fn protect(&mut self, rtp: &[u8]) -> Option<Vec<u8>> {
-        self.ctx.encrypt_rtp(rtp).ok().map(|b| b.to_vec())
+        let header = rtp_header(rtp)?;
+        self.ctx
+            .encrypt_rtp_with_header(rtp, &header)
+            .ok()
+            .map(|b| b.to_vec())
     }
 }
 
@@ -358,6 +413,31 @@ mod tests {
             assert!(rx.unprotect(&p).is_ok());
         }
         assert_eq!(rx.sources.len(), MAX_SOURCES);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/srtp): an RFC 8285 header extension whose
+    /// element runs past the packet made webrtc's RTP header parser panic, before any
+    /// authentication, so anyone could end a call with one datagram.
+    #[test]
+    fn hostile_header_extensions_are_refused_not_a_panic() {
+        let key = MasterKey::generate(Suite::AesCm128HmacSha1_80);
+        let mut rx = Receiver::new(key.clone());
+        // One-byte profile, one word of extension whose element claims 16 bytes.
+        let mut p = vec![
+            0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9, 0xBE, 0xDE, 0, 1, 0x1F, 1, 2, 3,
+        ];
+        p.extend_from_slice(&[0; 10]);
+        assert_eq!(rx.unprotect(&p), Err(UnprotectError::Unauthentic));
+        p[15] = 200; // an extension longer than the packet
+        assert_eq!(rx.unprotect(&p), Err(UnprotectError::Malformed));
+        // A real packet with an extension round-trips.
+        let mut tx = Sender::new(&key);
+        let mut with_ext = vec![
+            0x90, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 9, 0xBE, 0xDE, 0, 1, 0x10, 7, 0, 0,
+        ];
+        with_ext.extend_from_slice(&[0x55; 160]);
+        let wire = tx.protect(&with_ext).unwrap();
+        assert_eq!(rx.unprotect(&wire).unwrap(), with_ext);
     }
 
     #[test]
