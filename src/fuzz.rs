@@ -47,7 +47,8 @@ pub fn sip(data: &[u8]) {
         match sip::parse_datagram(&resp) {
             Ok(Message::Response(r)) => {
                 assert_eq!(r.code, 200);
-                assert_eq!(r.headers.get("call-id"), req.headers.get("call-id"));
+                // Whitespace around a value (folded lines) is not part of it.
+                assert_eq!(r.headers.get("call-id").map(str::trim), req.call_id());
             }
             other => panic!("our response to a parsed request does not parse: {other:?}"),
         }
