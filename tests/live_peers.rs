@@ -224,11 +224,13 @@ fn kamailio_forwards_a_sipp_call_over_tls_with_a_verified_client_certificate() {
     if !can_run_sipp() || !have("kamailio", "kamailio and kamailio-tls-modules") {
         return;
     }
-    let modules = "/usr/lib/x86_64-linux-gnu/kamailio/modules";
-    assert!(
-        Path::new(modules).join("tls.so").exists(),
-        "Kamailio's tls module is missing: install kamailio-tls-modules"
-    );
+    // Debian puts modules under the multiarch folder, /usr/lib/<triplet>/kamailio/modules.
+    let modules = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .map(|e| e.unwrap().path().join("kamailio/modules"))
+        .find(|m| m.join("tls.so").exists())
+        .expect("Kamailio's tls module is missing: install kamailio-tls-modules");
+    let modules = modules.display();
     let pki = Pki::new();
     let (sip, tls, rtp) = (37260, 37261, (37300, 37399));
     let ca = pki.ca.display().to_string();
