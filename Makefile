@@ -2,7 +2,7 @@
 # Debian machine lacks first, and fetch + convert the Whisper model once (cached in models/).
 CARGO ?= cargo
 
-.PHONY: demo test eval eval-matrix deps model lint bench bench-live clean
+.PHONY: demo test eval eval-matrix deps model lint bench bench-live fuzz clean
 
 demo: deps
 	$(CARGO) run --release --quiet -- demo
@@ -44,6 +44,12 @@ bench: deps
 # call (needs root for SIPp's RTP playback).
 bench-live: deps model
 	python3 scripts/live_capacity.py
+
+# Coverage-guided fuzzing (cargo-fuzz on the nightly toolchain) of the SIP, SDP, SIPREC,
+# RTP/RFC 4733, SRTP and recording-container parsers, FUZZ_SECONDS (300) per target; the
+# corpus is minimised in place and replayed on stable by `make test`.
+fuzz: deps
+	bash scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

@@ -33,6 +33,7 @@ fn stream(c: &mut Criterion) {
         codec: Codec::Pcmu,
         audio_pt: 0,
         event_pt: Some(101),
+        srtp: None,
     };
     let mut g = c.benchmark_group("live_stream");
     g.throughput(Throughput::Elements(8000));

@@ -4,6 +4,8 @@
 # (the Whisper weights come from a registry package), sox and espeak-ng (test audio),
 # sip-tester (SIPp, the real SIP peer for live tests), multimon-ng (an independent DTMF
 # decoder: tests check it reads no keypad tone back from redacted recordings),
+# baresip-core and kamailio with its tls module (the real TLS/SRTP peers), openssl
+# (s_client against the TLS port),
 # libasound2-dev and pkg-config (so lint can check the `mic` feature, cpal over ALSA).
 # Does nothing when all are present.
 set -euo pipefail
@@ -18,6 +20,10 @@ command -v sox >/dev/null || need+=(sox libsox-fmt-all)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v multimon-ng >/dev/null || need+=(multimon-ng)
+command -v baresip >/dev/null || need+=(baresip-core)
+command -v kamailio >/dev/null || need+=(kamailio)
+ls /usr/lib/*/kamailio/modules/tls.so >/dev/null 2>&1 || need+=(kamailio-tls-modules)
+command -v openssl >/dev/null || need+=(openssl)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -e /usr/include/alsa/asoundlib.h ] || need+=(libasound2-dev)
 

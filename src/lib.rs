@@ -22,6 +22,8 @@ pub mod audio;
 pub mod detect;
 pub mod eval;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod live;
 pub mod pipeline;
 pub mod redact;

@@ -10,122 +10,12 @@ mod live_common;
 mod live_serve;
 
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hushline::eval::{digit_runs, leaks_in_text, load_truth};
 use live_common::{can_run_sipp, sipp_dir};
-use live_serve::{outputs, root, Outputs, Serve};
-
-const CARD: &str = "4539972281866204";
-const KEYED: &str = "4539148803436467";
-
-/// The card call of samples/card_digits.wav, which the card pcaps carry.
-fn card_item() -> (f64, f64) {
-    let truth = load_truth(&root().join("samples/card_digits.truth.json")).unwrap();
-    let item = &truth.items[0];
-    assert_eq!(item.digits, CARD);
-    (item.start, item.end)
-}
-
-/// Share of the energy of `x` in a 1 kHz tone (the bleep); 80 samples at 8 kHz hold
-/// exactly ten cycles.
-fn tone_share(x: &[f32], rate: u32, first: usize) -> f64 {
-    let (mut re, mut im, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-    for (k, &v) in x.iter().enumerate() {
-        let phase = 2.0 * std::f64::consts::PI * 1000.0 * (first + k) as f64 / f64::from(rate);
-        re += f64::from(v) * phase.cos();
-        im += f64::from(v) * phase.sin();
-        energy += f64::from(v) * f64::from(v);
-    }
-    if energy == 0.0 {
-        return 0.0;
-    }
-    (re * re + im * im) * 2.0 / x.len() as f64 / energy
-}
-
-/// Every 10 ms of channel `c` within `[start, end]` seconds of the stream (placed by its
-/// start in the recording) is bleeped; with `original` (the stream as sent), only the
-/// frames that held sound there count (a pause between digit groups carries nothing).
-fn assert_bleeped(
-    o: &Outputs,
-    c: usize,
-    start: f64,
-    end: f64,
-    original: Option<&[f32]>,
-    what: &str,
-) {
-    let live = o.doc.metadata.live.as_ref().expect("live metadata");
-    let offset = live.streams[c].start_s;
-    let rate = f64::from(o.rate);
-    let frame = (o.rate / 100) as usize;
-    let x = &o.channels[c];
-    let base = (offset * rate).round() as usize;
-    let from = base + ((start * rate) as usize).div_ceil(frame) * frame;
-    let to = (base + (end * rate) as usize).min(x.len());
-    assert!(from + frame <= to, "{what}: nothing to check");
-    let mut audible = Vec::new();
-    let mut i = from;
-    while i + frame <= to {
-        let sounded = original.is_none_or(|orig| {
-            let f = &orig[(i - base).min(orig.len())..(i - base + frame).min(orig.len())];
-            f.iter().map(|v| v * v).sum::<f32>() / frame as f32 > 1e-5
-        });
-        if sounded && tone_share(&x[i..i + frame], o.rate, i) < 0.9 {
-            audible.push(i as f64 / rate);
-        }
-        i += frame;
-    }
-    assert!(
-        audible.is_empty(),
-        "{what}: audible at {:?} s of the recording (stream starts at {offset} s); redactions {:?}",
-        audible.iter().take(10).collect::<Vec<_>>(),
-        o.doc.redactions
-    );
-}
-
-/// The audio of a card pcap as the server decodes it.
-fn pcap_audio(name: &str) -> Vec<f32> {
-    let law: fn(u8) -> i16 = if name.contains("pcma") {
-        hushline::audio::g711::alaw_to_linear
-    } else {
-        hushline::audio::g711::ulaw_to_linear
-    };
-    pcap_rtp(&sipp_dir().join(name))
-        .iter()
-        .flat_map(|p| p[12..].iter().map(move |&b| f32::from(law(b)) / 32768.0))
-        .collect()
-}
-
-fn assert_no_digits_of(text: &str, digits: &str, what: &str) {
-    assert!(
-        !leaks_in_text(digits, &digit_runs(text)),
-        "{what} shows digits of the item"
-    );
-}
-
-/// The transcript, its words and the feed lines of the call show no 4 digits of `digits`.
-fn assert_text_clean(serve: &Serve, o: &Outputs, call: &str, digits: &str) {
-    assert_no_digits_of(&o.doc.text, digits, "transcript text");
-    for seg in &o.doc.segments {
-        assert_no_digits_of(&seg.text, digits, "a transcript segment");
-    }
-    let feed: Vec<&str> = serve
-        .feed
-        .iter()
-        .filter(|l| l["call"] == call && l["event"] == "line")
-        .filter_map(|l| l["text"].as_str())
-        .collect();
-    assert_no_digits_of(&feed.join(" "), digits, "the live feed");
-}
-
-fn redacted_near(o: &Outputs, channel: u16, start: f64, end: f64) -> bool {
-    let offset = o.doc.metadata.live.as_ref().unwrap().streams[usize::from(channel)].start_s;
-    o.doc.redactions.iter().any(|r| {
-        r.channel == channel && r.start < end + offset + 0.5 && r.end > start + offset - 0.5
-    })
-}
+use live_serve::*;
 
 fn card_call(scenario: &str, codec: &str, sip: u16, rtp: (u16, u16), sipp_base: u16) {
     if !can_run_sipp() {
@@ -135,31 +25,7 @@ fn card_call(scenario: &str, codec: &str, sip: u16, rtp: (u16, u16), sipp_base: 
     let sipp = serve.sipp(scenario, 1, sipp_base);
     let ended = serve.ended(1, Duration::from_secs(120));
     sipp.join().unwrap();
-    let o = outputs(&serve, &ended[0]);
-    let call = ended[0]["call"].as_str().unwrap().to_string();
-    let (start, end) = card_item();
-    assert_eq!(o.rate, 8000);
-    assert_eq!(o.channels.len(), 1);
-    let live = o.doc.metadata.live.as_ref().unwrap();
-    assert_eq!(live.streams[0].codec, codec);
-    assert_eq!(live.end_reason, "bye");
-    assert!(
-        o.doc.metadata.duration_s > end,
-        "recording holds the whole call"
-    );
-    let pcap = if codec == "PCMA" {
-        "card_pcma.pcap"
-    } else {
-        "card_pcmu.pcap"
-    };
-    assert_bleeped(&o, 0, start, end, Some(&pcap_audio(pcap)), "the card");
-    assert!(redacted_near(&o, 0, start, end), "{:?}", o.doc.redactions);
-    assert_text_clean(&serve, &o, &call, CARD);
-    assert!(
-        o.doc.text.to_lowercase().contains("thank you for calling"),
-        "the innocent speech is transcribed: {}",
-        o.doc.text
-    );
+    assert_card_call_redacted(&serve, &ended[0], codec);
     serve.stop();
 }
 
@@ -207,20 +73,6 @@ fn keyed_card_digits_are_bleeped_and_never_transcribed() {
         o.doc.redactions
     );
     serve.stop();
-}
-
-/// The RTP packets of a pcap written by make_pcaps.py (fixed 42-byte link/IP/UDP header).
-fn pcap_rtp(path: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let len = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
-        let frame = &data[at + 16..at + 16 + len];
-        out.push(frame[42..].to_vec());
-        at += 16 + len;
-    }
-    out
 }
 
 #[test]

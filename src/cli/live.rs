@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use hushline::live::{parse_port_range, ServerConfig};
+use hushline::live::tls::TlsListen;
+use hushline::live::{parse_port_range, Policy, ServerConfig};
 use hushline::pipeline::live::{self, FeedLine, LiveConfig};
 
 use super::{build_engine_with, load_keyring, Common};
@@ -28,9 +29,56 @@ pub struct ServeArgs {
     #[arg(long, default_value = "20000-20999", value_parser = port_range)]
     rtp_ports: (u16, u16),
     #[command(flatten)]
+    security: SecurityArgs,
+    #[command(flatten)]
     live: LiveArgs,
     #[command(flatten)]
     common: Common,
+}
+
+/// SIP over TLS and what a call must use (DESIGN.md §4 "Transport security").
+#[derive(Args, Clone)]
+pub struct SecurityArgs {
+    /// Also receive SIP over TLS here (e.g. 0.0.0.0:5061); needs --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    sip_tls: Option<SocketAddr>,
+    /// The server's certificate chain (PEM).
+    #[arg(long, requires = "sip_tls")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM; mode 0600).
+    #[arg(long, requires = "sip_tls")]
+    tls_key: Option<PathBuf>,
+    /// Require TLS clients to present a certificate signed by a CA in this PEM bundle.
+    #[arg(long, requires = "sip_tls")]
+    tls_client_ca: Option<PathBuf>,
+    /// Refuse calls (488) whose INVITE did not come over TLS.
+    #[arg(long, requires = "sip_tls")]
+    require_tls: bool,
+    /// Refuse plain RTP (488): every recorded stream must be SRTP.
+    #[arg(long)]
+    require_srtp: bool,
+    /// Accept SDES SRTP keys over UDP/TCP, where anyone on the path can read them.
+    #[arg(long)]
+    allow_sdes_over_udp: bool,
+}
+
+impl SecurityArgs {
+    fn apply(&self, server: &mut ServerConfig) -> Result<()> {
+        if let (Some(addr), Some(cert), Some(key)) = (self.sip_tls, &self.tls_cert, &self.tls_key) {
+            server.tls = Some(TlsListen::new(
+                addr,
+                cert,
+                key,
+                self.tls_client_ca.as_deref(),
+            )?);
+        }
+        server.policy = Policy {
+            require_tls: self.require_tls,
+            require_srtp: self.require_srtp,
+            allow_sdes_over_udp: self.allow_sdes_over_udp,
+        };
+        Ok(())
+    }
 }
 
 #[derive(Args, Clone)]
@@ -87,12 +135,19 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         anyhow::bail!("--inactivity must be at least 1 second");
     }
     server.inactivity = Duration::from_secs_f64(args.live.inactivity);
+    args.security.apply(&mut server)?;
+    let tls = args.security.sip_tls;
     let summary = live::serve(
         engine,
         server,
         cfg,
         shutdown_signal(),
-        |addr| eprintln!("hushline: listening for SIP on {addr} (UDP and TCP); Ctrl-C stops"),
+        |addr| match tls {
+            Some(t) => eprintln!(
+                "hushline: listening for SIP on {addr} (UDP and TCP) and {t} (TLS); Ctrl-C stops"
+            ),
+            None => eprintln!("hushline: listening for SIP on {addr} (UDP and TCP); Ctrl-C stops"),
+        },
         &mut print_line,
     )?;
     eprintln!(

@@ -1,7 +1,9 @@
 //! SIP requests of the user agent server: INVITE (plain and SIPREC), re-INVITE, ACK, BYE,
-//! CANCEL and OPTIONS, the answer SDP, 2xx retransmission, and the SIP-side state of calls.
+//! CANCEL and OPTIONS, the answer SDP, 2xx retransmission, the SIP-side state of calls,
+//! and the transport-security policy (TLS, SRTP, where SDES keys may come from).
 //!
-//! Must not touch media (that is `call`) and must not log bodies or metadata.
+//! Must not touch media (that is `call`) and must not log bodies or metadata: bodies
+//! carry SRTP keys.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -9,13 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use zeroize::Zeroize;
 
 use super::call::{CallTask, Ctrl};
-use super::sdp::{self, AnswerLine, Selected};
+use super::sdp::{self, AnswerLine, MediaRules, Selected};
 use super::server::{Reply, Shared};
 use super::sip::{self, Message, Request};
 use super::siprec::{self, BodyError, Metadata};
-use super::{EndReason, StreamInfo};
+use super::srtp::MasterKey;
+use super::{EndReason, Policy, StreamInfo};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
 const ACCEPT: &str =
@@ -169,9 +173,56 @@ struct Accepted {
     offer: Vec<sdp::OfferedMedia>,
     selected: Vec<Option<Selected>>,
     metadata: Option<Metadata>,
+    /// Per offered line: our own SRTP key for an accepted SRTP line.
+    our_keys: Vec<Option<MasterKey>>,
 }
 
-fn read_offer(req: &Request) -> Result<Accepted, (u16, &'static str, String)> {
+impl Accepted {
+    /// The offerer's SRTP keys, one per accepted line, in stream order.
+    fn their_keys(&self) -> Vec<Option<MasterKey>> {
+        self.offer
+            .iter()
+            .zip(&self.selected)
+            .filter_map(|(m, s)| {
+                let s = s.as_ref()?;
+                Some(s.srtp.and_then(|(tag, _)| m.offered_key(tag).cloned()))
+            })
+            .collect()
+    }
+}
+
+const NOT_ACCEPTABLE: &str = "Not Acceptable Here";
+
+fn media_rules(policy: Policy, reply: &Reply) -> MediaRules {
+    MediaRules {
+        sdes_keys: reply.is_tls() || policy.allow_sdes_over_udp,
+        require_srtp: policy.require_srtp,
+    }
+}
+
+/// The request with its body wiped: once read, an offer's SDES keys live only in the
+/// call's SRTP receivers, and the dialog keeps the INVITE for its headers alone.
+fn without_body(mut req: Request) -> Request {
+    req.body.zeroize();
+    req.body = Vec::new();
+    req
+}
+
+fn read_offer(
+    req: &Request,
+    policy: Policy,
+    reply: &Reply,
+) -> Result<Accepted, (u16, &'static str, String)> {
+    if policy.require_tls && !reply.is_tls() {
+        return Err((
+            488,
+            NOT_ACCEPTABLE,
+            format!(
+                "TLS required: this call came over {}; use sips: or transport=tls",
+                reply.transport().to_ascii_uppercase()
+            ),
+        ));
+    }
     let unsupported: Vec<String> = req
         .required()
         .into_iter()
@@ -182,23 +233,30 @@ fn read_offer(req: &Request) -> Result<Accepted, (u16, &'static str, String)> {
     }
     let body = siprec::split_body(req.content_type(), &req.body).map_err(|e| match e {
         BodyError::UnsupportedType(_) => (415, "Unsupported Media Type", e.to_string()),
-        BodyError::Empty => (488, "Not Acceptable Here", e.to_string()),
+        BodyError::Empty => (488, NOT_ACCEPTABLE, e.to_string()),
         _ => (400, "Bad Request", e.to_string()),
     })?;
-    let offer =
-        sdp::parse_offer(&body.sdp).map_err(|e| (488, "Not Acceptable Here", e.to_string()))?;
-    let selected: Vec<Option<Selected>> = offer.iter().map(|m| m.select()).collect();
+    let mut sdp_text = body.sdp;
+    let offer = sdp::parse_offer(&sdp_text);
+    sdp_text.zeroize(); // it may hold SDES keys
+    let offer = offer.map_err(|e| (488, NOT_ACCEPTABLE, e.to_string()))?;
+    let rules = media_rules(policy, reply);
+    let selected: Vec<Option<Selected>> = offer.iter().map(|m| m.select(rules)).collect();
     if selected.iter().all(Option::is_none) {
-        return Err((
-            488,
-            "Not Acceptable Here",
-            "no RTP/AVP audio stream with PCMU or PCMA offered".into(),
-        ));
+        return Err((488, NOT_ACCEPTABLE, sdp::refusal(&offer, rules)));
     }
+    let our_keys = selected
+        .iter()
+        .map(|s| {
+            s.and_then(|s| s.srtp)
+                .map(|(_, suite)| MasterKey::generate(suite))
+        })
+        .collect();
     Ok(Accepted {
         offer,
         selected,
         metadata: body.metadata,
+        our_keys,
     })
 }
 
@@ -245,6 +303,7 @@ fn stream_infos(acc: &Accepted, ports: &[u16]) -> (Vec<StreamInfo>, Vec<Selected
             codec: s.codec,
             rtp_port: ports[index],
             participant,
+            srtp: s.srtp.map(|(_, suite)| suite),
         });
         sels.push(*s);
     }
@@ -264,17 +323,30 @@ fn answer_response(
         .offer
         .iter()
         .zip(&acc.selected)
-        .map(|(m, s)| AnswerLine {
+        .zip(&acc.our_keys)
+        .map(|((m, s), key)| AnswerLine {
             offered: m,
             accepted: s.map(|s| {
                 k += 1;
                 (call.ports[k - 1], s)
             }),
+            key: key.as_ref(),
         })
         .collect();
     let body = sdp::write_answer(local_ip, call.session_id, call.sdp_version, &lines);
+    // A sips: request asks for TLS on every hop (RFC 3261 §19.1); our Contact says so too.
+    let scheme = if reply.is_tls()
+        && req
+            .uri
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+    {
+        "sips"
+    } else {
+        "sip"
+    };
     let contact = format!(
-        "<sip:hushline@{};transport={}>",
+        "<{scheme}:hushline@{};transport={}>",
         SocketAddr::new(local_ip, sip_port),
         reply.transport()
     );
@@ -354,7 +426,9 @@ async fn handle_invite(
     if shared.closing.load(Ordering::SeqCst) {
         return reply.send(unavailable(&req, reply.peer(), None)).await;
     }
-    let acc = match read_offer(&req) {
+    let offered = read_offer(&req, shared.cfg.policy, &reply);
+    let req = without_body(req);
+    let acc = match offered {
         Ok(a) => a,
         Err(why) => return reply.send(refusal(&req, reply.peer(), why)).await,
     };
@@ -412,6 +486,7 @@ async fn handle_invite(
         id.clone(),
         sip_call_id.clone(),
         sels,
+        acc.their_keys(),
         sockets,
     );
     tokio::spawn(task.run(infos, participants, ctrl_rx));
@@ -524,7 +599,9 @@ async fn re_invite(
     sip_call_id: String,
     cseq: u32,
 ) {
-    let mut acc = match read_offer(&req) {
+    let offered = read_offer(&req, shared.cfg.policy, &reply);
+    let req = without_body(req);
+    let mut acc = match offered {
         Ok(a) => a,
         Err(why) => return reply.send(refusal(&req, reply.peer(), why)).await,
     };
@@ -568,6 +645,7 @@ async fn re_invite(
             let _ = call.ctrl.send(Ctrl::Update {
                 streams,
                 selected,
+                keys: acc.their_keys(),
                 new_sockets,
                 participants,
             });

@@ -87,6 +87,7 @@ pub fn capture(
             codec: Codec::Pcm16,
             rtp_port: 0,
             participant: None,
+            srtp: None,
         }],
         participants: Vec::new(),
     });
@@ -123,6 +124,7 @@ pub fn capture(
     let _ = events.send(CallEvent::Ended {
         call_id: call_id.to_string(),
         reason: EndReason::Shutdown,
+        media: Default::default(),
     });
     Ok(())
 }

@@ -6,7 +6,10 @@
 //! * [`sdp`]: offers and answers (G.711 + telephone-event, one `recvonly` line per offer line);
 //! * [`siprec`]: `multipart/mixed` bodies and RFC 7865 recording metadata;
 //! * [`rtp`]: RTP packets and the jitter buffer; [`stream`]: a decoded stream;
-//! * `server`: the tokio user agent server tying them together, driven by [`serve`];
+//! * [`srtp`]: SDES keys and SRTP authentication/decryption before the jitter buffer;
+//! * [`tls`]: the certificate, key and client verification for SIP over TLS;
+//! * `server`: the tokio user agent server tying them together (UDP, TCP, TLS), driven
+//!   by [`serve`]; `dialog` answers requests and applies the [`Policy`];
 //! * `mic` (cargo feature `mic`): the microphone as one call, for demos.
 //!
 //! Calls come out as [`CallEvent`]s on a bounded channel, in order per call.
@@ -23,8 +26,10 @@ pub mod sdp;
 mod server;
 pub mod sip;
 pub mod siprec;
+pub mod srtp;
 pub mod stream;
-mod xml;
+pub mod tls;
+pub(crate) mod xml;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,6 +56,21 @@ pub struct ServerConfig {
     pub answer_delay: Duration,
     /// The jitter buffer's settings, per stream.
     pub jitter: rtp::JitterConfig,
+    /// SIP over TLS, when configured.
+    pub tls: Option<tls::TlsListen>,
+    pub policy: Policy,
+}
+
+/// What a call must use to be accepted; a refused offer gets 488 with a Warning saying why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Refuse calls whose INVITE did not arrive over TLS.
+    pub require_tls: bool,
+    /// Refuse media that is not SRTP (plain RTP lines are rejected, port 0).
+    pub require_srtp: bool,
+    /// Accept SDES keys over UDP or TCP, where anyone on the path can read them. Off by
+    /// default: keys travel only on TLS.
+    pub allow_sdes_over_udp: bool,
 }
 
 impl ServerConfig {
@@ -61,6 +81,8 @@ impl ServerConfig {
             inactivity: Duration::from_secs(30),
             answer_delay: Duration::ZERO,
             jitter: rtp::JitterConfig::default(),
+            tls: None,
+            policy: Policy::default(),
         }
     }
 }
@@ -77,6 +99,17 @@ pub struct StreamInfo {
     pub rtp_port: u16,
     /// Who sends on this stream, from SIPREC metadata.
     pub participant: Option<Participant>,
+    /// The SRTP suite protecting the stream; `None` for plain RTP.
+    pub srtp: Option<srtp::Suite>,
+}
+
+/// What a call's media layer dropped, reported when the call ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// SRTP packets that failed authentication (forged, altered, or under another key).
+    pub srtp_unauthentic: u64,
+    /// SRTP packets refused as replays (seen before, or older than the replay window).
+    pub srtp_replayed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +152,7 @@ pub enum CallEvent {
     Ended {
         call_id: String,
         reason: EndReason,
+        media: MediaStats,
     },
 }
 

@@ -1,8 +1,8 @@
-//! The SIP user agent server's transports: UDP and TCP listeners, the shared state, RTP
-//! port allocation, and shutdown. Requests go to `dialog`, media to `call`.
+//! The SIP user agent server's transports: UDP, TCP and TLS listeners, the shared state,
+//! RTP port allocation, and shutdown. Requests go to `dialog`, media to `call`.
 //!
 //! Must not block SIP handling on the event channel (only call tasks send events), and
-//! must not log bodies, audio, digits or metadata.
+//! must not log bodies, audio, digits, metadata or key material.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,10 +10,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use zeroize::Zeroize;
 
 use super::call::Ctrl;
 use super::dialog::{on_parsed, Call};
@@ -21,6 +25,8 @@ use super::sip::{self, StreamFrame};
 use super::{CallEvent, EndReason, LiveError, ServerConfig};
 
 const MAX_TCP_CONNECTIONS: usize = 1024;
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// A bound, not yet running server; lets callers learn the port before serving.
 pub struct Server {
@@ -28,6 +34,7 @@ pub struct Server {
     udp: Arc<UdpSocket>,
     tcp: TcpListener,
     local: SocketAddr,
+    tls: Option<(TcpListener, TlsAcceptor)>,
 }
 
 /// Binds and runs a server until `shutdown` completes; every open call then ends with
@@ -60,17 +67,32 @@ impl Server {
         let tcp = TcpListener::bind(local)
             .await
             .map_err(|e| bind_err("TCP", local, e))?;
+        let tls = match &cfg.tls {
+            None => None,
+            Some(t) => {
+                let listener = TcpListener::bind(t.addr)
+                    .await
+                    .map_err(|e| bind_err("TLS", t.addr, e))?;
+                Some((listener, TlsAcceptor::from(t.config.clone())))
+            }
+        };
         Ok(Server {
             cfg,
             udp: Arc::new(udp),
             tcp,
             local,
+            tls,
         })
     }
 
     /// The SIP address actually bound (UDP and TCP share it).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The SIP over TLS address actually bound, when TLS is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub async fn run(
@@ -92,7 +114,10 @@ impl Server {
             closing: AtomicBool::new(false),
         });
         let mut udp = tokio::spawn(udp_loop(shared.clone(), self.udp));
-        let tcp = tokio::spawn(tcp_loop(shared.clone(), self.tcp));
+        let tcp = tokio::spawn(tcp_loop(shared.clone(), self.tcp, None));
+        let tls = self
+            .tls
+            .map(|(l, acceptor)| tokio::spawn(tcp_loop(shared.clone(), l, Some(acceptor))));
         let failed = tokio::select! {
             _ = shutdown => None,
             r = &mut udp => Some(("UDP", r)),
@@ -107,6 +132,9 @@ impl Server {
             c.send_bye().await;
         }
         tcp.abort();
+        if let Some(t) = tls {
+            t.abort();
+        }
         loop {
             let done = shared.call_done.notified();
             if shared.live_calls.load(Ordering::SeqCst) == 0 {
@@ -168,18 +196,27 @@ impl Shared {
     }
 }
 
-/// Where a response goes: back to the datagram's source, or down the TCP connection.
+/// Where a response goes: back to the datagram's source, or down the connection (TCP,
+/// or TLS over TCP) the request came on.
 #[derive(Clone)]
 pub(super) enum Reply {
     Udp(Arc<UdpSocket>, SocketAddr),
-    Tcp(mpsc::Sender<Vec<u8>>, SocketAddr),
+    Stream {
+        tx: mpsc::Sender<Vec<u8>>,
+        peer: SocketAddr,
+        tls: bool,
+    },
 }
 
 impl Reply {
     pub(super) fn peer(&self) -> SocketAddr {
         match self {
-            Reply::Udp(_, p) | Reply::Tcp(_, p) => *p,
+            Reply::Udp(_, p) | Reply::Stream { peer: p, .. } => *p,
         }
+    }
+
+    pub(super) fn is_tls(&self) -> bool {
+        matches!(self, Reply::Stream { tls: true, .. })
     }
 
     pub(super) async fn send(&self, bytes: Vec<u8>) {
@@ -189,7 +226,7 @@ impl Reply {
                     tracing::debug!(peer = %p, error = %e, "SIP UDP send failed");
                 }
             }
-            Reply::Tcp(tx, _) => {
+            Reply::Stream { tx, .. } => {
                 let _ = tx.send(bytes).await;
             }
         }
@@ -198,7 +235,8 @@ impl Reply {
     pub(super) fn transport(&self) -> &'static str {
         match self {
             Reply::Udp(..) => "udp",
-            Reply::Tcp(..) => "tcp",
+            Reply::Stream { tls: false, .. } => "tcp",
+            Reply::Stream { tls: true, .. } => "tls",
         }
     }
 }
@@ -233,31 +271,41 @@ async fn udp_loop(shared: Arc<Shared>, udp: Arc<UdpSocket>) -> std::io::Result<(
         };
         let reply = Reply::Udp(udp.clone(), peer);
         let local_ip = local_ip_for(bound.ip(), peer);
-        on_parsed(
-            &shared,
-            sip::parse_datagram(&buf[..n]),
-            reply,
-            local_ip,
-            bound.port(),
-        )
-        .await;
+        let parsed = sip::parse_datagram(&buf[..n]);
+        buf[..n].zeroize(); // bodies may hold SDES keys
+        on_parsed(&shared, parsed, reply, local_ip, bound.port()).await;
     }
 }
 
-async fn tcp_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts TCP connections, with a TLS handshake first when `tls` is given.
+async fn tcp_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option<TlsAcceptor>) {
     let limit = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
     let mut conns = JoinSet::new();
+    let transport = if tls.is_some() { "TLS" } else { "TCP" };
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
+                let Ok(local) = stream.local_addr() else { continue };
                 let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    tracing::warn!(peer = %peer, "too many SIP TCP connections; refusing one");
+                    tracing::warn!(peer = %peer, "too many SIP {transport} connections; refusing one");
                     continue;
                 };
                 let shared = shared.clone();
+                let tls = tls.clone();
                 conns.spawn(async move {
-                    tcp_conn(shared, stream, peer).await;
+                    match tls {
+                        None => stream_conn(shared, stream, peer, local, false).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                                Ok(Ok(s)) => stream_conn(shared, s, peer, local, true).await,
+                                Ok(Err(e)) => {
+                                    tracing::info!(peer = %peer, error = %e, "SIP TLS handshake failed")
+                                }
+                                Err(_) => tracing::info!(peer = %peer, "SIP TLS handshake timed out"),
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -266,20 +314,31 @@ async fn tcp_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn tcp_conn(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let Ok(local) = stream.local_addr() else {
-        return;
-    };
-    let (mut rd, mut wr) = stream.into_split();
+/// Reads SIP messages from one TCP connection or TLS session until it closes.
+async fn stream_conn<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
+            // TLS buffers records: flush so each message leaves now.
+            if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
         }
     });
-    let reply = Reply::Tcp(tx.clone(), peer);
+    let reply = Reply::Stream {
+        tx: tx.clone(),
+        peer,
+        tls,
+    };
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
     'conn: loop {
@@ -293,12 +352,13 @@ async fn tcp_conn(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
                     }
                 }
                 Ok(StreamFrame::Message(parsed, used)) => {
+                    buf[..used].zeroize(); // bodies may hold SDES keys
                     buf.drain(..used);
                     on_parsed(&shared, parsed, reply.clone(), local.ip(), local.port()).await;
                 }
                 Err(e) => {
                     // The stream cannot be re-synchronised after a broken head.
-                    tracing::debug!(peer = %peer, error = %e, "closing SIP TCP connection");
+                    tracing::debug!(peer = %peer, error = %e, "closing SIP stream connection");
                     break 'conn;
                 }
             }

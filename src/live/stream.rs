@@ -147,6 +147,7 @@ mod tests {
             codec: Codec::Pcmu,
             audio_pt: 0,
             event_pt: Some(101),
+            srtp: None,
         }
     }
 

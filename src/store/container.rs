@@ -280,7 +280,9 @@ pub(crate) fn parse_wav_header(h: &[u8]) -> Option<WavFormat> {
         _ => false,
     };
     let sane = f.channels > 0 && f.rate > 0 && matches!(f.bits, 16 | 24);
-    (ok && sane && u32::from(u16_at(32)) == f.block_align()).then_some(f)
+    let byte_rate = f.rate.checked_mul(f.block_align());
+    (ok && sane && u32::from(u16_at(32)) == f.block_align() && byte_rate == Some(u32_at(28)))
+        .then_some(f)
 }
 
 #[cfg(test)]
@@ -301,6 +303,19 @@ mod tests {
             assert_eq!(h.len(), len);
             assert_eq!(parse_wav_header(&h), Some(f));
         }
+    }
+
+    /// Found by fuzzing (fuzz/regressions/container): a header whose byte rate disagrees
+    /// with its format was accepted, and the decrypted file was not a valid WAV.
+    #[test]
+    fn wav_header_byte_rate_must_match_the_format() {
+        let mut h = wav_header(WavFormat {
+            rate: 8000,
+            channels: 1,
+            bits: 16,
+        });
+        h[28..32].copy_from_slice(&49534u32.to_le_bytes());
+        assert_eq!(parse_wav_header(&h), None);
     }
 
     #[test]

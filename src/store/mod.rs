@@ -13,7 +13,7 @@
 //! * [`audit`]: the append-only, hash-chained log of decrypts and rewraps.
 
 pub mod audit;
-mod container;
+pub(crate) mod container;
 mod error;
 pub mod keys;
 pub mod readback;

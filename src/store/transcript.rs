@@ -117,6 +117,9 @@ pub struct LiveStreamOut {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     pub codec: String,
+    /// The SRTP suite that protected the stream in transit; absent for plain RTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srtp: Option<String>,
     /// The participant sending on this stream (name, else address, else id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participant: Option<String>,

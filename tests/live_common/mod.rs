@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hushline::live::{
-    CallEvent, EndReason, LiveError, Participant, Server, ServerConfig, StreamInfo,
+    CallEvent, EndReason, LiveError, MediaStats, Participant, Server, ServerConfig, StreamInfo,
 };
 use hushline::time::Span;
 use tokio::net::UdpSocket;
@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 
 pub struct Harness {
     pub addr: SocketAddr,
+    /// The SIP over TLS address, when the config asked for TLS.
+    pub tls_addr: Option<SocketAddr>,
     pub rx: mpsc::Receiver<CallEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), LiveError>>,
@@ -28,6 +30,7 @@ pub async fn start(rtp_ports: (u16, u16), tweak: impl FnOnce(&mut ServerConfig))
     tweak(&mut cfg);
     let server = Server::bind(cfg).await.expect("bind server");
     let addr = server.local_addr();
+    let tls_addr = server.tls_addr();
     let (tx, rx) = mpsc::channel(1024);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(tx, async move {
@@ -35,6 +38,7 @@ pub async fn start(rtp_ports: (u16, u16), tweak: impl FnOnce(&mut ServerConfig))
     }));
     Harness {
         addr,
+        tls_addr,
         rx,
         stop: Some(stop),
         task,
@@ -50,6 +54,7 @@ pub struct CallLog {
     pub digits: Vec<(usize, char, Span)>,
     pub metadata: Vec<(Vec<Participant>, Vec<StreamInfo>)>,
     pub ended: Option<EndReason>,
+    pub media: MediaStats,
 }
 
 impl Harness {
@@ -116,10 +121,15 @@ impl Harness {
                     .metadata
                     .push((participants, streams));
             }
-            CallEvent::Ended { call_id, reason } => {
+            CallEvent::Ended {
+                call_id,
+                reason,
+                media,
+            } => {
                 let log = logs.get_mut(&call_id).expect("Ended before Started");
                 assert!(log.ended.is_none(), "Ended twice");
                 log.ended = Some(reason);
+                log.media = media;
             }
         }
     }

@@ -1,6 +1,6 @@
-//! `hushline serve` as the live tests run it: the binary on loopback with a fresh key,
-//! its feed read as it comes, SIPp runs against it, and each call's outputs read back
-//! the way an authorised listener would (in memory).
+//! Shared helpers for tests that drive the `hushline serve` binary with the real model:
+//! starting and stopping it (with extra flags), reading its feed, reading a call's outputs
+//! back in memory, and checking that a card was bleeped and never reached the text.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -9,8 +9,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use hushline::eval::{digit_runs, leaks_in_text, load_truth};
 use hushline::store::{self, TranscriptDoc};
 use serde_json::Value;
+
+use crate::live_common::sipp_dir;
+
+pub const CARD: &str = "4539972281866204";
+pub const KEYED: &str = "4539148803436467";
+
+/// The card call of samples/card_digits.wav, which the card pcaps carry.
+pub fn card_item() -> (f64, f64) {
+    let truth = load_truth(&root().join("samples/card_digits.truth.json")).unwrap();
+    let item = &truth.items[0];
+    assert_eq!(item.digits, CARD);
+    (item.start, item.end)
+}
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,6 +40,11 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(sip: u16, rtp: (u16, u16)) -> Serve {
+        Serve::start_with(sip, rtp, &[])
+    }
+
+    /// A server with a fresh key and these extra `serve` flags.
+    pub fn start_with(sip: u16, rtp: (u16, u16), extra: &[String]) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("master.key");
         let status = Command::new(env!("CARGO_BIN_EXE_hushline"))
@@ -36,11 +55,15 @@ impl Serve {
             .status()
             .unwrap();
         assert!(status.success());
-        Serve::start_in(dir, sip, rtp)
+        Serve::start_in_with(dir, sip, rtp, extra)
     }
 
     /// Starts a server on an existing folder (its key and outputs).
     pub fn start_in(dir: tempfile::TempDir, sip: u16, rtp: (u16, u16)) -> Serve {
+        Serve::start_in_with(dir, sip, rtp, &[])
+    }
+
+    fn start_in_with(dir: tempfile::TempDir, sip: u16, rtp: (u16, u16), extra: &[String]) -> Serve {
         let key = dir.path().join("master.key");
         let mut child = Command::new(env!("CARGO_BIN_EXE_hushline"))
             .current_dir(root())
@@ -51,6 +74,7 @@ impl Serve {
             .arg("--key-file")
             .arg(&key)
             .args(["--inactivity", "10"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -145,14 +169,26 @@ impl Serve {
     /// SIPp placing `calls` calls of `scenario` from tests/sipp; `base` and the next two
     /// ports are its SIP, control and media ports.
     pub fn sipp_command(&self, scenario: &str, calls: u32, base: u16) -> Command {
-        self.sipp_command_in(&root().join("tests/sipp"), scenario, calls, base)
+        self.sipp_command_at(&sipp_dir(), self.sip, scenario, calls, base)
     }
 
-    /// [`Serve::sipp_command`] for a scenario (and the pcaps it plays) in `dir`.
-    pub fn sipp_command_in(&self, dir: &Path, scenario: &str, calls: u32, base: u16) -> Command {
+    /// SIPp calling `port` on loopback (a proxy in front of this server).
+    pub fn sipp_command_to(&self, port: u16, scenario: &str, calls: u32, base: u16) -> Command {
+        self.sipp_command_at(&sipp_dir(), port, scenario, calls, base)
+    }
+
+    /// SIPp running a scenario (and the pcaps it plays) from `dir` against `port`.
+    fn sipp_command_at(
+        &self,
+        dir: &Path,
+        port: u16,
+        scenario: &str,
+        calls: u32,
+        base: u16,
+    ) -> Command {
         let mut cmd = Command::new("sipp");
         cmd.current_dir(dir)
-            .arg(format!("127.0.0.1:{}", self.sip))
+            .arg(format!("127.0.0.1:{port}"))
             .args(["-sf", scenario, "-m", &calls.to_string()])
             .args(["-l", &calls.to_string(), "-r", "10", "-i", "127.0.0.1"])
             .args(["-p", &base.to_string(), "-cp", &(base + 1).to_string()])
@@ -164,7 +200,18 @@ impl Serve {
 
     /// Runs SIPp in the background; joining fails the test if any call failed.
     pub fn sipp(&self, scenario: &str, calls: u32, base: u16) -> std::thread::JoinHandle<()> {
-        self.run_sipp(self.sipp_command(scenario, calls, base), scenario)
+        self.sipp_to(self.sip, scenario, calls, base)
+    }
+
+    /// [`Serve::sipp`] calling `port` (a proxy in front of this server).
+    pub fn sipp_to(
+        &self,
+        port: u16,
+        scenario: &str,
+        calls: u32,
+        base: u16,
+    ) -> std::thread::JoinHandle<()> {
+        run_sipp(self.sipp_command_to(port, scenario, calls, base), scenario)
     }
 
     /// [`Serve::sipp`] for a scenario in `dir`.
@@ -175,20 +222,23 @@ impl Serve {
         calls: u32,
         base: u16,
     ) -> std::thread::JoinHandle<()> {
-        self.run_sipp(self.sipp_command_in(dir, scenario, calls, base), scenario)
+        run_sipp(
+            self.sipp_command_at(dir, self.sip, scenario, calls, base),
+            scenario,
+        )
     }
+}
 
-    fn run_sipp(&self, mut cmd: Command, scenario: &str) -> std::thread::JoinHandle<()> {
-        let scenario = scenario.to_string();
-        std::thread::spawn(move || {
-            let out = cmd.output().expect("run sipp");
-            assert!(
-                out.status.success(),
-                "sipp {scenario} failed:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        })
-    }
+fn run_sipp(mut cmd: Command, scenario: &str) -> std::thread::JoinHandle<()> {
+    let scenario = scenario.to_string();
+    std::thread::spawn(move || {
+        let out = cmd.output().expect("run sipp");
+        assert!(
+            out.status.success(),
+            "sipp {scenario} failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    })
 }
 
 impl Drop for Serve {
@@ -227,4 +277,149 @@ pub fn outputs(serve: &Serve, ended: &Value) -> Outputs {
         channels,
         rate: spec.sample_rate,
     }
+}
+
+/// Share of the energy of `x` in a 1 kHz tone (the bleep); 80 samples at 8 kHz hold
+/// exactly ten cycles.
+pub fn tone_share(x: &[f32], rate: u32, first: usize) -> f64 {
+    let (mut re, mut im, mut energy) = (0.0f64, 0.0f64, 0.0f64);
+    for (k, &v) in x.iter().enumerate() {
+        let phase = 2.0 * std::f64::consts::PI * 1000.0 * (first + k) as f64 / f64::from(rate);
+        re += f64::from(v) * phase.cos();
+        im += f64::from(v) * phase.sin();
+        energy += f64::from(v) * f64::from(v);
+    }
+    if energy == 0.0 {
+        return 0.0;
+    }
+    (re * re + im * im) * 2.0 / x.len() as f64 / energy
+}
+
+/// Every 10 ms of channel `c` within `[start, end]` seconds of the stream (placed by its
+/// start in the recording) is bleeped; with `original` (the stream as sent), only the
+/// frames that held sound there count (a pause between digit groups carries nothing).
+pub fn assert_bleeped(
+    o: &Outputs,
+    c: usize,
+    start: f64,
+    end: f64,
+    original: Option<&[f32]>,
+    what: &str,
+) {
+    let live = o.doc.metadata.live.as_ref().expect("live metadata");
+    let offset = live.streams[c].start_s;
+    let rate = f64::from(o.rate);
+    let frame = (o.rate / 100) as usize;
+    let x = &o.channels[c];
+    let base = (offset * rate).round() as usize;
+    let from = base + ((start * rate) as usize).div_ceil(frame) * frame;
+    let to = (base + (end * rate) as usize).min(x.len());
+    assert!(from + frame <= to, "{what}: nothing to check");
+    let mut audible = Vec::new();
+    let mut i = from;
+    while i + frame <= to {
+        let sounded = original.is_none_or(|orig| {
+            let f = &orig[(i - base).min(orig.len())..(i - base + frame).min(orig.len())];
+            f.iter().map(|v| v * v).sum::<f32>() / frame as f32 > 1e-5
+        });
+        if sounded && tone_share(&x[i..i + frame], o.rate, i) < 0.9 {
+            audible.push(i as f64 / rate);
+        }
+        i += frame;
+    }
+    assert!(
+        audible.is_empty(),
+        "{what}: audible at {:?} s of the recording (stream starts at {offset} s); redactions {:?}",
+        audible.iter().take(10).collect::<Vec<_>>(),
+        o.doc.redactions
+    );
+}
+
+/// The audio of a card pcap as the server decodes it.
+pub fn pcap_audio(name: &str) -> Vec<f32> {
+    let law: fn(u8) -> i16 = if name.contains("pcma") {
+        hushline::audio::g711::alaw_to_linear
+    } else {
+        hushline::audio::g711::ulaw_to_linear
+    };
+    pcap_rtp(&sipp_dir().join(name))
+        .iter()
+        .flat_map(|p| p[12..].iter().map(move |&b| f32::from(law(b)) / 32768.0))
+        .collect()
+}
+
+pub fn assert_no_digits_of(text: &str, digits: &str, what: &str) {
+    assert!(
+        !leaks_in_text(digits, &digit_runs(text)),
+        "{what} shows digits of the item"
+    );
+}
+
+/// The transcript, its words and the feed lines of the call show no 4 digits of `digits`.
+pub fn assert_text_clean(serve: &Serve, o: &Outputs, call: &str, digits: &str) {
+    assert_no_digits_of(&o.doc.text, digits, "transcript text");
+    for seg in &o.doc.segments {
+        assert_no_digits_of(&seg.text, digits, "a transcript segment");
+    }
+    let feed: Vec<&str> = serve
+        .feed
+        .iter()
+        .filter(|l| l["call"] == call && l["event"] == "line")
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    assert_no_digits_of(&feed.join(" "), digits, "the live feed");
+}
+
+pub fn redacted_near(o: &Outputs, channel: u16, start: f64, end: f64) -> bool {
+    let offset = o.doc.metadata.live.as_ref().unwrap().streams[usize::from(channel)].start_s;
+    o.doc.redactions.iter().any(|r| {
+        r.channel == channel && r.start < end + offset + 0.5 && r.end > start + offset - 0.5
+    })
+}
+
+/// The checks every one-stream card call ends with (the card_digits call, as the card
+/// pcaps carry it, in `codec`): one 8 kHz channel holding the whole call, ended by BYE,
+/// the card bleeped wherever it sounded, no digit of it in the transcript or the feed,
+/// the innocent speech transcribed.
+pub fn assert_card_call_redacted(serve: &Serve, ended: &Value, codec: &str) -> Outputs {
+    let o = outputs(serve, ended);
+    let call = ended["call"].as_str().unwrap().to_string();
+    let (start, end) = card_item();
+    assert_eq!(o.rate, 8000);
+    assert_eq!(o.channels.len(), 1);
+    let live = o.doc.metadata.live.as_ref().unwrap();
+    assert_eq!(live.streams[0].codec, codec);
+    assert_eq!(live.end_reason, "bye");
+    assert!(
+        o.doc.metadata.duration_s > end,
+        "recording holds the whole call"
+    );
+    let pcap = if codec == "PCMA" {
+        "card_pcma.pcap"
+    } else {
+        "card_pcmu.pcap"
+    };
+    assert_bleeped(&o, 0, start, end, Some(&pcap_audio(pcap)), "the card");
+    assert!(redacted_near(&o, 0, start, end), "{:?}", o.doc.redactions);
+    assert_text_clean(serve, &o, &call, CARD);
+    assert!(
+        o.doc.text.to_lowercase().contains("thank you for calling"),
+        "the innocent speech is transcribed: {}",
+        o.doc.text
+    );
+    o
+}
+
+/// The RTP packets of a pcap written by make_pcaps.py (fixed 42-byte link/IP/UDP header).
+pub fn pcap_rtp(path: &Path) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let len = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &data[at + 16..at + 16 + len];
+        out.push(frame[42..].to_vec());
+        at += 16 + len;
+    }
+    out
 }

@@ -22,7 +22,7 @@ use super::{LiveConfig, LiveSummary, UP};
 use crate::asr::Word;
 use crate::audio::dtmf::{Heard, Tone, ToneDetector};
 
-use crate::live::{CallEvent, EndReason, Participant, StreamInfo, LIVE_RATE};
+use crate::live::{CallEvent, EndReason, MediaStats, Participant, StreamInfo, LIVE_RATE};
 use crate::pipeline::Engine;
 use crate::store::RecordingWriter;
 use crate::time::{from_seconds, to_seconds, Span};
@@ -45,6 +45,9 @@ pub struct CallStats {
     pub unchecked_s: f64,
     /// Items found only after part of their audio was released unbleeped.
     pub late_items: usize,
+    /// SRTP packets dropped for failing authentication, and as replays: never played.
+    pub srtp_unauthentic: u64,
+    pub srtp_replayed: u64,
 }
 
 pub(super) struct StreamState {
@@ -167,6 +170,7 @@ pub(super) struct LiveCall {
     pub(super) arrivals: VecDeque<(u64, Instant)>,
     pub(super) latencies: Vec<f64>,
     pub(super) ending: Option<EndReason>,
+    pub(super) media: MediaStats,
     pub notes: Vec<String>,
 }
 
@@ -216,7 +220,7 @@ impl<'a> Calls<'a> {
                         events_open = false;
                         let open: Vec<String> = self.calls.keys().cloned().collect();
                         for id in open {
-                            self.end(&id, EndReason::Shutdown);
+                            self.end(&id, EndReason::Shutdown, MediaStats::default());
                         }
                     }
                 },
@@ -321,7 +325,11 @@ impl<'a> Calls<'a> {
                     }
                 }
             }
-            CallEvent::Ended { call_id, reason } => self.end(&call_id, reason),
+            CallEvent::Ended {
+                call_id,
+                reason,
+                media,
+            } => self.end(&call_id, reason, media),
         }
     }
 
@@ -365,11 +373,12 @@ impl<'a> Calls<'a> {
             arrivals: VecDeque::new(),
             latencies: Vec::new(),
             ending: None,
+            media: MediaStats::default(),
             notes: Vec::new(),
         }
     }
 
-    fn end(&mut self, id: &str, reason: EndReason) {
+    fn end(&mut self, id: &str, reason: EndReason, media: MediaStats) {
         let Some(call) = self.calls.get_mut(id) else {
             return;
         };
@@ -380,6 +389,7 @@ impl<'a> Calls<'a> {
         for st in &mut call.streams {
             st.finish_keypad();
         }
+        call.media = media;
         for stream in 0..call.channels {
             let end = AsrIn::End {
                 key: (call.seq, stream),
@@ -468,6 +478,8 @@ impl LiveCall {
             latency_p95_s: pct(0.95),
             unchecked_s: to_seconds(self.streams.iter().map(|s| s.unchecked).sum(), LIVE_RATE),
             late_items: 0,
+            srtp_unauthentic: self.media.srtp_unauthentic,
+            srtp_replayed: self.media.srtp_replayed,
         }
     }
 

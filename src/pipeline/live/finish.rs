@@ -277,6 +277,11 @@ fn transcript(
                         start_s: to_seconds(call.streams[c].base.unwrap_or(0), LIVE_RATE),
                         label: call.infos.get(c).and_then(|i| i.label.clone()),
                         codec: call.infos.get(c).map_or("", |i| i.codec.name()).to_string(),
+                        srtp: call
+                            .infos
+                            .get(c)
+                            .and_then(|i| i.srtp)
+                            .map(|s| s.name().to_string()),
                         participant: speaker(call, c),
                     })
                     .collect(),
