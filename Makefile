@@ -2,7 +2,7 @@
 # Debian machine lacks first, and fetch + convert the Whisper model once (cached in models/).
 CARGO ?= cargo
 
-.PHONY: demo test eval deps model lint bench bench-live clean
+.PHONY: demo test eval deps model lint bench bench-live bench-workers clean
 
 demo: deps
 	$(CARGO) run --release --quiet -- demo
@@ -37,6 +37,12 @@ bench: deps
 # call (needs root for SIPp's RTP playback).
 bench-live: deps model
 	python3 scripts/live_capacity.py
+
+# Queue workers on this machine: throughput with 1, 2 and 3 workers and CPU per audio
+# hour (starts its own nats-server and s3s-fs on loopback).
+bench-workers: deps model
+	$(CARGO) build --quiet
+	python3 scripts/worker_throughput.py 1 2 3
 
 clean:
 	$(CARGO) clean

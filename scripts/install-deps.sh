@@ -3,7 +3,10 @@
 # cmake and libclang (whisper-rs-sys builds whisper.cpp and runs bindgen), python3-pip
 # (the Whisper weights come from a registry package), sox and espeak-ng (test audio),
 # sip-tester (SIPp, the real SIP peer for live tests), libasound2-dev and pkg-config (so
-# lint can check the `mic` feature, cpal over ALSA). Does nothing when all are present.
+# lint can check the `mic` feature, cpal over ALSA), and the real servers the scale-out
+# tests start themselves: nats-server (JetStream work queue), kamailio (recorder pool
+# dispatcher), strace (proves workers write nothing locally) and, with cargo, the
+# S3-compatible s3s-fs. Does nothing when all are present.
 set -euo pipefail
 
 need=()
@@ -17,6 +20,17 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -e /usr/include/alsa/asoundlib.h ] || need+=(libasound2-dev)
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v kamailio >/dev/null || need+=(kamailio)
+command -v strace >/dev/null || need+=(strace)
+
+# An S3-compatible server for the object storage tests (a bucket is a folder). 0.14.1 is
+# the last release that builds with the machine's Rust; --locked keeps its tested deps.
+S3S_FS_VERSION=0.14.1
+if ! command -v s3s-fs >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+  echo "installing: s3s-fs $S3S_FS_VERSION (cargo)"
+  cargo install --quiet --locked "s3s-fs@$S3S_FS_VERSION" --features binary
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
