@@ -186,7 +186,10 @@ mod tests {
             c.audit_log(None),
             PathBuf::from("/var/log/hushline/audit.log")
         );
-        assert_eq!(c.audit_log(Some(Path::new("x.log"))), PathBuf::from("x.log"));
+        assert_eq!(
+            c.audit_log(Some(Path::new("x.log"))),
+            PathBuf::from("x.log")
+        );
         assert_eq!(c.worker.jobs, Some(2));
         assert_eq!(c.source.as_deref(), Some(path.as_path()));
     }

@@ -29,7 +29,11 @@ pub struct Folded {
 
 impl std::fmt::Display for Folded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} decoder warning(s), the first: {}", self.count, self.first)
+        write!(
+            f,
+            "{} decoder warning(s), the first: {}",
+            self.count, self.first
+        )
     }
 }
 
@@ -103,7 +107,9 @@ pub fn not_folded<S>() -> tracing_subscriber::filter::DynFilterFn<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    tracing_subscriber::filter::DynFilterFn::new(printed::<S> as fn(&Metadata<'_>, &Context<'_, S>) -> bool)
+    tracing_subscriber::filter::DynFilterFn::new(
+        printed::<S> as fn(&Metadata<'_>, &Context<'_, S>) -> bool,
+    )
 }
 
 fn printed<S>(meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool

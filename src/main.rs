@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use hushline::asr::model::{self, ModelName};
-use hushline::config::{self, Config};
 use hushline::asr::TranscriberConfig;
+use hushline::config::{self, Config};
 use hushline::detect::Rules;
 use hushline::pipeline::batch::{self, BatchEvent, FileOutcome};
 use hushline::pipeline::{self, Engine, FileReport, PipelineConfig};

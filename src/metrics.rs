@@ -59,10 +59,22 @@ fn metrics() -> &'static Metrics {
             release_latency: Histogram::new([4.0, 4.5, 5.0, 5.1, 5.25, 5.5, 6.0, 7.0, 10.0]),
         };
         let r = &mut registry;
-        r.register("calls_active", "Live calls in progress", m.calls_active.clone());
+        r.register(
+            "calls_active",
+            "Live calls in progress",
+            m.calls_active.clone(),
+        );
         r.register("calls", "Live calls finalised", m.calls.clone());
-        r.register("jobs_active", "Queue jobs being redacted", m.jobs_active.clone());
-        r.register("jobs_done", "Queue jobs redacted and uploaded", m.jobs_done.clone());
+        r.register(
+            "jobs_active",
+            "Queue jobs being redacted",
+            m.jobs_active.clone(),
+        );
+        r.register(
+            "jobs_done",
+            "Queue jobs redacted and uploaded",
+            m.jobs_done.clone(),
+        );
         r.register(
             "jobs_failed",
             "Queue job attempts that failed (retried or dead-lettered)",
@@ -209,7 +221,11 @@ fn respond<B>(req: &Request<B>) -> Response<Full<Bytes>> {
             "text/plain",
             "not ready\n".to_string(),
         ),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     Response::builder()
         .status(status)

@@ -29,8 +29,8 @@ fn manifests() -> Vec<(String, Value)> {
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         for doc in serde_norway::Deserializer::from_str(&text) {
-            let value = Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{name}: not valid YAML: {e}"));
+            let value =
+                Value::deserialize(doc).unwrap_or_else(|e| panic!("{name}: not valid YAML: {e}"));
             out.push((name.clone(), value));
         }
     }
@@ -57,7 +57,11 @@ fn validator() -> Option<PathBuf> {
                 .args(["install", "-q", "kubernetes-validate==1.37.0"])
                 .status()
                 .is_ok_and(|s| s.success());
-        assert!(made, "could not install kubernetes-validate into {}", venv.display());
+        assert!(
+            made,
+            "could not install kubernetes-validate into {}",
+            venv.display()
+        );
     }
     Some(bin)
 }
@@ -68,17 +72,26 @@ fn manifests_pass_the_kubernetes_schemas() {
         panic!("no cache folder for the validator");
     };
     let dir = deploy().join("k8s");
-    let files: Vec<String> = ["namespace", "config", "secrets.example", "worker", "enqueue-job", "serve", "kamailio"]
-        .iter()
-        .map(|f| format!("{f}.yaml"))
-        .collect();
+    let files: Vec<String> = [
+        "namespace",
+        "config",
+        "secrets.example",
+        "worker",
+        "enqueue-job",
+        "serve",
+        "kamailio",
+    ]
+    .iter()
+    .map(|f| format!("{f}.yaml"))
+    .collect();
     let out = Command::new(validate)
         .arg("--strict")
         .args(&files)
         .current_dir(&dir)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     // Every core object was checked against a schema (none skipped as unknown).
     let passed = text.lines().filter(|l| l.contains(" passed ")).count();
@@ -116,7 +129,10 @@ fn manifests_agree_with_the_code() {
 
     // Workers and recorders: keys from a Secret mounted read-only, metrics and health
     // probes on the port the configuration names, non-root.
-    for (kind, name) in [("Deployment", "hushline-worker"), ("StatefulSet", "hushline-serve")] {
+    for (kind, name) in [
+        ("Deployment", "hushline-worker"),
+        ("StatefulSet", "hushline-serve"),
+    ] {
         let spec = &find(&all, kind, name)["spec"]["template"]["spec"];
         let secret_volume = spec["volumes"]
             .as_sequence()
@@ -134,11 +150,20 @@ fn manifests_agree_with_the_code() {
             .filter(|m| m["name"] == volume)
             .collect();
         assert!(!mounts.is_empty(), "{name}: the key Secret is not mounted");
-        assert!(mounts.iter().all(|m| m["readOnly"] == true), "{name}: key mounted writable");
+        assert!(
+            mounts.iter().all(|m| m["readOnly"] == true),
+            "{name}: key mounted writable"
+        );
         assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{name}");
         let main = &spec["containers"][0];
-        assert_eq!(main["livenessProbe"]["httpGet"]["path"], "/healthz", "{name}");
-        assert_eq!(main["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
+        assert_eq!(
+            main["livenessProbe"]["httpGet"]["path"], "/healthz",
+            "{name}"
+        );
+        assert_eq!(
+            main["readinessProbe"]["httpGet"]["path"], "/readyz",
+            "{name}"
+        );
         assert!(
             parsed.worker.metrics.as_deref().unwrap().ends_with(":9090")
                 && main["ports"]
@@ -151,9 +176,15 @@ fn manifests_agree_with_the_code() {
     }
     // The recorders keep one volume each: a restarted one recovers its own calls.
     let serve = find(&all, "StatefulSet", "hushline-serve");
-    assert_eq!(serve["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "calls");
+    assert_eq!(
+        serve["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        "calls"
+    );
     let job = find(&all, "Job", "hushline-enqueue");
-    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["args"][0], "enqueue");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "enqueue"
+    );
 }
 
 #[test]
@@ -161,12 +192,24 @@ fn the_image_is_multi_stage_and_fetches_the_model_at_build_time() {
     let text = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
     let stages: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
     assert!(stages.len() >= 3, "{stages:?}");
-    let model_stage = text.split("\nFROM ").find(|s| s.contains("AS model")).unwrap();
+    let model_stage = text
+        .split("\nFROM ")
+        .find(|s| s.contains("AS model"))
+        .unwrap();
     assert!(model_stage.contains("hushline model fetch tiny.en"));
     let last = text.rsplit("\nFROM ").next().unwrap();
-    assert!(last.contains("COPY --from=model"), "the runtime image lacks the model");
-    assert!(last.contains("USER 10001"), "the runtime image runs as root");
-    assert!(!last.contains("cargo"), "the runtime image carries the toolchain");
+    assert!(
+        last.contains("COPY --from=model"),
+        "the runtime image lacks the model"
+    );
+    assert!(
+        last.contains("USER 10001"),
+        "the runtime image runs as root"
+    );
+    assert!(
+        !last.contains("cargo"),
+        "the runtime image carries the toolchain"
+    );
 }
 
 #[test]
@@ -185,7 +228,11 @@ fn kamailio_accepts_the_pool_configuration() {
         .args(["-A", &format!("DS_LIST=\"{}\"", list.display())])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("config file ok"), "{text}");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("config file ok"),
+        "{text}"
+    );
     assert!(Path::new(&list).exists());
 }

@@ -34,7 +34,13 @@ fn start_recorder(port: u16, rtp: &str, out: &Path, key: &Path) -> Recorder {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hushline"))
         .current_dir(root())
         .env("HUSHLINE_LOG", "warn,hushline=info")
-        .args(["serve", "--sip", &format!("127.0.0.1:{port}"), "--rtp-ports", rtp])
+        .args([
+            "serve",
+            "--sip",
+            &format!("127.0.0.1:{port}"),
+            "--rtp-ports",
+            rtp,
+        ])
         .arg("--out")
         .arg(out)
         .arg("--key-file")
@@ -147,9 +153,21 @@ fn sipp(proxy: u16, calls: u32, hold_ms: u32, base: u16) -> std::thread::JoinHan
             .current_dir(live_common::sipp_dir())
             .arg(format!("127.0.0.1:{proxy}"))
             .args(["-sf", "uac_pool.xml", "-m", &calls.to_string()])
-            .args(["-l", &calls.to_string(), "-r", "10", "-d", &hold_ms.to_string()])
+            .args([
+                "-l",
+                &calls.to_string(),
+                "-r",
+                "10",
+                "-d",
+                &hold_ms.to_string(),
+            ])
             .args(["-i", "127.0.0.1", "-p", &base.to_string()])
-            .args(["-cp", &(base + 1).to_string(), "-mp", &(base + 2).to_string()])
+            .args([
+                "-cp",
+                &(base + 1).to_string(),
+                "-mp",
+                &(base + 2).to_string(),
+            ])
             .args(["-nostdin", "-timeout", "60s", "-timeout_error"])
             .stdin(Stdio::null())
             .output()
@@ -187,7 +205,11 @@ fn calls_spread_over_a_pool_fail_over_and_recover() {
     let first = sipp(proxy, 2, 32_000, 34_000);
     let on_a = a.events("call_started", 1, Duration::from_secs(20));
     let on_b = b.events("call_started", 1, Duration::from_secs(20));
-    assert_eq!((on_a.len(), on_b.len()), (1, 1), "calls not spread over the pool");
+    assert_eq!(
+        (on_a.len(), on_b.len()),
+        (1, 1),
+        "calls not spread over the pool"
+    );
     // Kill A with its call half done (audio already released into the recording).
     std::thread::sleep(Duration::from_secs(12));
     a.child.kill().unwrap();
@@ -202,7 +224,11 @@ fn calls_spread_over_a_pool_fail_over_and_recover() {
         String::from_utf8_lossy(&second.stdout)
     );
     let started = b.events("call_started", 4, Duration::from_secs(30));
-    assert_eq!(started.len(), 4, "new calls did not all reach the surviving recorder");
+    assert_eq!(
+        started.len(),
+        4,
+        "new calls did not all reach the surviving recorder"
+    );
     // SIPp's first run ends with A's call unanswered at BYE; its B call completes.
     let _ = first.join().unwrap();
     let ended = b.events("call_ended", 4, Duration::from_secs(60));
@@ -211,7 +237,10 @@ fn calls_spread_over_a_pool_fail_over_and_recover() {
     assert_eq!(outputs(&dir_b).len(), 8, "{:?}", outputs(&dir_b));
 
     // A, restarted on its own folder, recovers the call it was recording.
-    assert!(outputs(&dir_a).is_empty(), "A finished a call it was killed in");
+    assert!(
+        outputs(&dir_a).is_empty(),
+        "A finished a call it was killed in"
+    );
     drop(a);
     let restarted = start_recorder(port_a, "33000-33099", &dir_a, &key);
     drop(restarted);
@@ -222,10 +251,21 @@ fn calls_spread_over_a_pool_fail_over_and_recover() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     let keyring = hushline::store::load_keyring(&key).unwrap();
-    let recording = files.iter().find(|p| p.to_string_lossy().ends_with(".wav.enc")).unwrap();
+    let recording = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".wav.enc"))
+        .unwrap();
     let info = hushline::store::verify_file(recording, &keyring).unwrap();
-    assert!(info.duration_s > 3.0, "recovered only {:.1} s", info.duration_s);
-    let transcript = files.iter().find(|p| p.to_string_lossy().ends_with(".transcript.json")).unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(transcript).unwrap()).unwrap();
+    assert!(
+        info.duration_s > 3.0,
+        "recovered only {:.1} s",
+        info.duration_s
+    );
+    let transcript = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".transcript.json"))
+        .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(transcript).unwrap()).unwrap();
     assert!(doc.get("text").is_some());
 }

@@ -70,14 +70,28 @@ struct Worker {
     lines: mpsc::Receiver<String>,
 }
 
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // A failed test must not leave workers behind.
+        let id = self.tracer.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        let _ = self.tracer.kill();
+        let _ = self.tracer.wait();
+    }
+}
+
 impl Worker {
     /// The hushline process under strace.
     fn pid(&self) -> i32 {
         let id = self.tracer.id();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let children =
-                std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")).unwrap_or_default();
+            let children = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+                .unwrap_or_default();
             if let Some(pid) = children.split_whitespace().next() {
                 return pid.parse().unwrap();
             }
@@ -105,11 +119,18 @@ fn start_worker(
     metrics: Option<u16>,
 ) -> Worker {
     let trace = trace_dir.join(format!("worker-{n}.trace"));
-    let mut cmd = Command::new(strace);
-    cmd.args(["-f", "-qq", "--seccomp-bpf", "-o"]).arg(&trace).args([
-        "-e",
-        "trace=open,openat,openat2,creat,truncate,rename,renameat,renameat2,link,linkat",
-    ]);
+    // Each worker on one core, as a one-CPU pod would be (whisper threads = its cores):
+    // spinning whisper.cpp threads of several processes on shared cores crawl.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", &(n % cores).to_string()])
+        .arg(strace)
+        .args(["-f", "-qq", "--seccomp-bpf", "-o"])
+        .arg(&trace)
+        .args([
+            "-e",
+            "trace=open,openat,openat2,creat,truncate,rename,renameat,renameat2,link,linkat",
+        ]);
     let mut args = vec![
         "worker".to_string(),
         "--queue".into(),
@@ -156,13 +177,21 @@ fn queue_status(nats: &Server) -> serde_json::Value {
         .args(["queue", "status", "--json", "--queue", &nats.nats_url()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     text
@@ -181,7 +210,11 @@ fn local_writes(trace: &Path) -> Vec<String> {
                 .any(|f| l.contains(f));
             (opens && writes) || l.contains("creat(") || l.contains("rename") || l.contains("link")
         })
-        .filter(|l| !["\"/dev/", "\"/proc/", "\"/sys/"].iter().any(|p| l.contains(p)))
+        .filter(|l| {
+            !["\"/dev/", "\"/proc/", "\"/sys/"]
+                .iter()
+                .any(|p| l.contains(p))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -208,7 +241,11 @@ fn an_archive_in_s3_is_redacted_by_a_worker_fleet_with_one_killed() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains(expect), "{text}");
     };
     enqueue("20 job(s) enqueued");
@@ -258,7 +295,10 @@ fn an_archive_in_s3_is_redacted_by_a_worker_fleet_with_one_killed() {
 
     let metrics = http_get(metrics_port, "/metrics");
     assert!(metrics.contains("hushline_jobs_done_total"), "{metrics}");
-    assert!(metrics.contains("hushline_audio_seconds_total"), "{metrics}");
+    assert!(
+        metrics.contains("hushline_audio_seconds_total"),
+        "{metrics}"
+    );
     assert!(http_get(metrics_port, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(metrics_port, "/readyz").starts_with("HTTP/1.1 200"));
 
@@ -280,7 +320,9 @@ fn an_archive_in_s3_is_redacted_by_a_worker_fleet_with_one_killed() {
     let dest = Location::parse("s3://redacted/archive").unwrap();
     let (audio, _) = dest.list_audio().unwrap();
     assert!(audio.is_empty(), "audio in the destination: {audio:?}");
-    let Location::Store(prefix) = &dest else { unreachable!() };
+    let Location::Store(prefix) = &dest else {
+        unreachable!()
+    };
     let found: BTreeSet<String> = prefix.list().unwrap().into_iter().map(|e| e.key).collect();
     let expected: BTreeSet<String> = good
         .iter()
@@ -310,11 +352,18 @@ fn an_archive_in_s3_is_redacted_by_a_worker_fleet_with_one_killed() {
     let keys: BTreeSet<&str> = letters.iter().map(|l| l.job.key.as_str()).collect();
     assert_eq!(
         keys,
-        corrupt.iter().map(|(k, _)| k.as_str()).collect::<BTreeSet<_>>()
+        corrupt
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<BTreeSet<_>>()
     );
     for l in &letters {
         assert!(!l.reason.is_empty());
-        assert!(!l.reason.chars().any(|c| c.is_ascii_digit()), "{}", l.reason);
+        assert!(
+            !l.reason.chars().any(|c| c.is_ascii_digit()),
+            "{}",
+            l.reason
+        );
         assert!(!l.reason.contains("corrupt-"), "{}", l.reason);
     }
 }

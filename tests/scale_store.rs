@@ -74,12 +74,22 @@ fn redact_and_batch_read_and_write_object_storage() {
         return;
     }
     let _turn = serial();
-    let Some(s3) = s3(&["inbox", "outbox"]) else { return };
+    let Some(s3) = s3(&["inbox", "outbox"]) else {
+        return;
+    };
     set_aws_env(&s3);
     let work = tempfile::tempdir().unwrap();
     let key = key_file(work.path());
-    put("s3://inbox/calls", "a/one.wav", &clip("card_digits.wav", 0.0, 6.0));
-    put("s3://inbox/calls", "b/two.wav", &clip("ssn_cvv_expiry.wav", 0.0, 6.0));
+    put(
+        "s3://inbox/calls",
+        "a/one.wav",
+        &clip("card_digits.wav", 0.0, 6.0),
+    );
+    put(
+        "s3://inbox/calls",
+        "b/two.wav",
+        &clip("ssn_cvv_expiry.wav", 0.0, 6.0),
+    );
     put("s3://inbox/calls", "notes.txt", b"not audio");
 
     let run = |args: &[&str]| {
@@ -95,15 +105,30 @@ fn redact_and_batch_read_and_write_object_storage() {
         text
     };
     // One object to another store prefix.
-    run(&["redact", "s3://inbox/calls/a/one.wav", "--out", "s3://outbox/single"]);
+    run(&[
+        "redact",
+        "s3://inbox/calls/a/one.wav",
+        "--out",
+        "s3://outbox/single",
+    ]);
     assert_eq!(
         keys("s3://outbox/single"),
         vec!["one.transcript.json", "one.wav.enc"]
     );
 
     // A whole prefix, keeping relative keys; the report goes beside the outputs.
-    let text = run(&["batch", "s3://inbox/calls", "--out", "s3://outbox/batch", "--jobs", "2"]);
-    assert!(text.contains("2 redacted, 0 already done, 0 failed"), "{text}");
+    let text = run(&[
+        "batch",
+        "s3://inbox/calls",
+        "--out",
+        "s3://outbox/batch",
+        "--jobs",
+        "2",
+    ]);
+    assert!(
+        text.contains("2 redacted, 0 already done, 0 failed"),
+        "{text}"
+    );
     assert_eq!(
         keys("s3://outbox/batch"),
         vec![
@@ -117,7 +142,8 @@ fn redact_and_batch_read_and_write_object_storage() {
     let keyring = hushline::store::load_keyring(&key).unwrap();
     let out = Location::parse("s3://outbox/batch/a").unwrap();
     let recording = out.read_small("one.wav.enc").unwrap().unwrap();
-    let info = hushline::store::verify_bytes(&recording, Path::new("one.wav.enc"), &keyring).unwrap();
+    let info =
+        hushline::store::verify_bytes(&recording, Path::new("one.wav.enc"), &keyring).unwrap();
     assert!((info.duration_s - 6.0).abs() < 0.01);
     let doc: serde_json::Value =
         serde_json::from_slice(&out.read_small("one.transcript.json").unwrap().unwrap()).unwrap();
@@ -156,5 +182,8 @@ fn wrong_credentials_fail_with_the_url_and_without_the_secret() {
     assert!(!out.status.success());
     assert!(text.contains("s3://inbox/x.wav"), "{text}");
     assert!(!text.contains("wrong-secret-value"), "{text}");
-    assert!(!text.contains('\u{1b}'), "colour codes in a redirected log: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a redirected log: {text}"
+    );
 }

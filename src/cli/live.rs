@@ -109,8 +109,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         (None, None) => None,
     };
     if let Some(addr) = metrics {
-        let bound = hushline::metrics::start(addr)
-            .with_context(|| format!("serving metrics on {addr}"))?;
+        let bound =
+            hushline::metrics::start(addr).with_context(|| format!("serving metrics on {addr}"))?;
         tracing::info!("metrics on http://{bound}/metrics, health on /healthz and /readyz");
     }
     std::fs::create_dir_all(&out)
@@ -151,7 +151,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     )?;
     tracing::info!(
         "{} call(s) finalised, {} failed",
-        summary.calls, summary.failed
+        summary.calls,
+        summary.failed
     );
     Ok(if summary.failed == 0 {
         ExitCode::SUCCESS

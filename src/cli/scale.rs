@@ -118,8 +118,8 @@ pub fn run_worker(args: WorkerArgs) -> Result<ExitCode> {
         bail!("--drain-seconds must be 0 or more");
     }
     if let Some(addr) = metrics {
-        let bound = hushline::metrics::start(addr)
-            .with_context(|| format!("serving metrics on {addr}"))?;
+        let bound =
+            hushline::metrics::start(addr).with_context(|| format!("serving metrics on {addr}"))?;
         tracing::info!("metrics on http://{bound}/metrics, health on /healthz and /readyz");
     }
     let keyring = load_keyring(args.common.key_file.as_deref())?;
@@ -131,7 +131,10 @@ pub fn run_worker(args: WorkerArgs) -> Result<ExitCode> {
     };
     let summary = runtime()?.block_on(async {
         let queue = Queue::connect(&url).await?;
-        tracing::info!("worker: {jobs} job(s) at once from {url}, outputs to {}", cfg.out);
+        tracing::info!(
+            "worker: {jobs} job(s) at once from {url}, outputs to {}",
+            cfg.out
+        );
         worker::run(queue, engine, cfg, live_cmd::shutdown_signal()).await
     })?;
     tracing::info!(

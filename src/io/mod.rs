@@ -137,9 +137,9 @@ impl Location {
             Location::Dir(dir) => list_dir(dir)?,
             Location::Store(prefix) => prefix.list()?,
         };
-        let (audio, other): (Vec<InputEntry>, Vec<InputEntry>) = all
-            .into_iter()
-            .partition(|e| is_audio_name(&e.key) || (e.key.is_empty() && is_audio_name(&self.to_string())));
+        let (audio, other): (Vec<InputEntry>, Vec<InputEntry>) = all.into_iter().partition(|e| {
+            is_audio_name(&e.key) || (e.key.is_empty() && is_audio_name(&self.to_string()))
+        });
         Ok((audio, other.len()))
     }
 

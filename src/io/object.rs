@@ -90,7 +90,11 @@ impl StorePrefix {
                     path.to_string_lossy().into_owned(),
                 )
             }
-            other => return Err(bad(&format!("unsupported scheme {other}: use s3:// or file://"))),
+            other => {
+                return Err(bad(&format!(
+                    "unsupported scheme {other}: use s3:// or file://"
+                )))
+            }
         };
         Ok(StorePrefix {
             store,
@@ -162,9 +166,8 @@ impl StorePrefix {
     pub fn list(&self) -> Result<Vec<InputEntry>, StorageError> {
         let store = self.store.clone();
         let prefix = self.prefix.clone();
-        let listed: Vec<object_store::Result<object_store::ObjectMeta>> = runtime().block_on(
-            async move { store.list(Some(&prefix)).collect::<Vec<_>>().await },
-        );
+        let listed: Vec<object_store::Result<object_store::ObjectMeta>> =
+            runtime().block_on(async move { store.list(Some(&prefix)).collect::<Vec<_>>().await });
         let base = self.prefix.as_ref();
         let mut out = Vec::new();
         for meta in listed {

@@ -96,8 +96,7 @@ pub fn outputs_complete_at(input: &Path, out: &Location, keyring: &Keyring) -> b
         && match out {
             Location::Dir(dir) => crate::store::verify_file(&dir.join(recording), keyring).is_ok(),
             Location::Store(_) => out.read_small(&recording).ok().flatten().is_some_and(|b| {
-                crate::store::verify_bytes(&b, Path::new(&out.display(&recording)), keyring)
-                    .is_ok()
+                crate::store::verify_bytes(&b, Path::new(&out.display(&recording)), keyring).is_ok()
             }),
         }
 }
@@ -148,10 +147,15 @@ pub fn run_at(
             matches!(&outcome, FileOutcome::Failed { error, .. } if error == "cancelled");
         (!cancelled).then_some(outcome)
     };
-    in_parallel(largest_entries_first(source, inputs), jobs, work, |outcome| {
-        on_event(BatchEvent::Finished(&outcome));
-        files.push(outcome);
-    });
+    in_parallel(
+        largest_entries_first(source, inputs),
+        jobs,
+        work,
+        |outcome| {
+            on_event(BatchEvent::Finished(&outcome));
+            files.push(outcome);
+        },
+    );
     files.sort_by(|a, b| input_of(a).cmp(input_of(b)));
     // fold from +0.0: an empty f64 sum is -0.0, printed as "-0.00 h".
     let audio_s = files.iter().fold(0.0, |sum, f| match f {

@@ -26,8 +26,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::{
-    js_err, DeadLetter, Job, Queue, QueueError, CONSUMER, DEAD_SUBJECT, DONE_SUBJECT,
-    JOBS_STREAM, MAX_DELIVERIES,
+    js_err, DeadLetter, Job, Queue, QueueError, CONSUMER, DEAD_SUBJECT, DONE_SUBJECT, JOBS_STREAM,
+    MAX_DELIVERIES,
 };
 use crate::io::{InputEntry, Location};
 use crate::metrics;
@@ -361,9 +361,16 @@ pub fn dead_reason(error: &PipelineError, input_url: &str) -> String {
         .strip_prefix("the input: ")
         .map(str::to_string)
         .unwrap_or(text);
-    text.chars()
+    let masked: String = text
+        .chars()
         .map(|c| if c.is_numeric() { '#' } else { c })
-        .collect()
+        .collect();
+    // "1234 of 56789 frames (0.15 s)" reads "# of # frames (# s)".
+    static NUMBER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    NUMBER
+        .get_or_init(|| regex::Regex::new(r"#[#.,]*").expect("a valid pattern"))
+        .replace_all(&masked, "#")
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -382,7 +389,10 @@ mod tests {
         let reason = dead_reason(&e, "s3://b/calls/4111111111111111.wav");
         assert!(!reason.chars().any(|c| c.is_ascii_digit()), "{reason}");
         assert!(!reason.contains("calls"), "{reason}");
-        assert!(reason.starts_with("the stream is corrupt"), "{reason}");
+        assert!(
+            reason.starts_with("the stream is corrupt at frame # (~# s)"),
+            "{reason}"
+        );
         assert!(e.is_input_fault());
     }
 }

@@ -30,6 +30,6 @@ pub use readback::{
 };
 pub use recording::RecordingWriter;
 pub use transcript::{
-    write_transcript, write_transcript_to, write_vtt, LiveMetadata, LiveStreamOut, Metadata, ParticipantOut,
-    RedactionOut, SegmentOut, TranscriptDoc, WordOut,
+    write_transcript, write_transcript_to, write_vtt, LiveMetadata, LiveStreamOut, Metadata,
+    ParticipantOut, RedactionOut, SegmentOut, TranscriptDoc, WordOut,
 };

@@ -187,7 +187,8 @@ pub fn clip(sample: &str, from_s: f64, seconds: f64) -> Vec<u8> {
 /// A `hushline` command with the AWS variables for `s3` and a quiet, colourless log.
 pub fn hushline(s3: Option<&Server>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hushline"));
-    cmd.current_dir(root()).env("HUSHLINE_LOG", "warn,hushline=info");
+    cmd.current_dir(root())
+        .env("HUSHLINE_LOG", "warn,hushline=info");
     if let Some(s3) = s3 {
         cmd.envs(aws_env(s3));
     }
