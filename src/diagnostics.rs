@@ -84,12 +84,16 @@ where
         let Some(id) = input_span_of(&ctx) else {
             return;
         };
-        let mut message = Message(String::new());
+        let mut message = Message::default();
         event.record(&mut message);
         if let Ok(mut folds) = folds().lock() {
             let entry = folds.entry(id).or_default();
             if entry.count == 0 {
-                entry.first = format!("{}: {}", event.metadata().target(), message.0);
+                let target = message
+                    .log_target
+                    .as_deref()
+                    .unwrap_or(event.metadata().target());
+                entry.first = format!("{target}: {}", message.text);
             }
             entry.count += 1;
         }
@@ -119,14 +123,27 @@ where
     !(meta.is_event() && foldable(meta) && input_span_of(ctx).is_some())
 }
 
-struct Message(String);
+#[derive(Default)]
+struct Message {
+    text: String,
+    /// The crate's own target, for events bridged from the `log` crate.
+    log_target: Option<String>,
+}
 
 impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "log.target" {
+            self.log_target = Some(value.to_string());
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
+            let _ = write!(self.text, "{value:?}");
         } else if !field.name().starts_with("log.") {
-            let _ = write!(self.0, " {}={value:?}", field.name());
+            let _ = write!(self.text, " {}={value:?}", field.name());
         }
     }
 }

@@ -31,7 +31,10 @@ const SOURCES: [&str; 4] = [
 ];
 
 /// 18 five-second clips of four sample calls, under nested keys, plus two corrupt files.
-fn archive() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+/// Objects by key.
+type Objects = Vec<(String, Vec<u8>)>;
+
+fn archive() -> (Objects, Objects) {
     let mut good = Vec::new();
     for i in 0..GOOD {
         let sample = SOURCES[i % SOURCES.len()];
@@ -39,13 +42,11 @@ fn archive() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
         let key = format!("2024/{:02}/call-{i:02}.wav", 5 + i % 2);
         good.push((key, clip(sample, from.min(14.0), 5.0)));
     }
-    // A WAV whose data stops after its header promised much more, and an "MP3" that is a
-    // real MP3's head followed by junk (the demuxer warns on every frame of it).
+    // A WAV whose data stops after its header promised much more, and noise named .mp3
+    // (the demuxer warns on every false frame header in it).
     let mut truncated = clip("card_digits.wav", 0.0, 4.0);
     truncated.truncate(3000);
-    let mp3 = std::fs::read(root().join("samples/card_mp3.mp3")).unwrap();
-    let mut junk = mp3[..mp3.len().min(2000)].to_vec();
-    junk.extend((0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let junk = junk_bytes(20_000);
     let corrupt = vec![
         ("2024/06/corrupt-a.wav".to_string(), truncated),
         ("2024/06/corrupt-b.mp3".to_string(), junk),

@@ -192,7 +192,7 @@ pub fn largest_first(inputs: Vec<PathBuf>) -> Vec<PathBuf> {
 fn largest_entries_first(source: &Location, entries: Vec<InputEntry>) -> Vec<InputEntry> {
     let Location::Dir(dir) = source else {
         let mut entries = entries;
-        entries.sort_by(|a, b| b.size.cmp(&a.size));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.size));
         return entries;
     };
     let mut sized: Vec<(f64, InputEntry)> = entries

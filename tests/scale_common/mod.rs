@@ -184,6 +184,19 @@ pub fn clip(sample: &str, from_s: f64, seconds: f64) -> Vec<u8> {
     cursor.into_inner()
 }
 
+/// `n` bytes of deterministic noise (xorshift).
+pub fn junk_bytes(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// A `hushline` command with the AWS variables for `s3` and a quiet, colourless log.
 pub fn hushline(s3: Option<&Server>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hushline"));
