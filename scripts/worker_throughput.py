@@ -7,10 +7,11 @@ Usage: scripts/worker_throughput.py [--copies K] [--bin PATH] [N ...]   (default
 Starts nats-server (JetStream) and the S3-compatible s3s-fs on loopback (both installed
 by scripts/install-deps.sh), puts K copies of the English sample calls (samples/*.wav
 except Chinese; 4 x 5 calls = 555 s of audio by default) into a bucket, and for each N:
-a fresh queue, `hushline enqueue`, N workers (each `--jobs 1`, whisper threads = cores),
+a fresh queue, `hushline enqueue`, N workers (each `--jobs 1` and pinned to one core, as a
+one-CPU pod would be, so whisper runs one thread per worker),
 wall time until `queue status` says all are done, and the workers' CPU time (user+sys,
 from /proc before they exit). Prints a table and what it means for 10,000 audio hours a
-day. Standard library only; uses the debug build's binary unless --bin says otherwise.
+day. Standard library and sox's soxi; uses the debug build's binary unless --bin says otherwise.
 """
 import json
 import os
@@ -21,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY, SECRET = "bench", "bench-secret"
@@ -65,8 +65,8 @@ def corpus(bucket_dir, copies):
         for n in names:
             src = os.path.join(ROOT, "samples", n)
             shutil.copy(src, os.path.join(bucket_dir, f"copy{k}", n))
-            with wave.open(src) as w:
-                total += w.getnframes() / w.getframerate()
+            total += float(subprocess.run(["soxi", "-D", src], capture_output=True, text=True,
+                                          check=True).stdout)
     return copies * len(names), total
 
 
@@ -87,10 +87,13 @@ def run(bin_, n, calls, env, work):
         subprocess.run([bin_, "enqueue", "s3://archive", "--queue", url], env=env, check=True,
                        capture_output=True)
         key = os.path.join(work, "bench.key")
+        # Worker i on core i mod cores, as one-CPU pods are (whisper threads = 1 each).
+        cores = os.cpu_count()
         workers = [subprocess.Popen(
-            [bin_, "worker", "--queue", url, "--out", f"s3://redacted/run{n}", "--jobs", "1",
-             "--key-file", key], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL) for _ in range(n)]
+            ["taskset", "-c", str(i % cores), bin_, "worker", "--queue", url, "--out",
+             f"s3://redacted/run{n}", "--jobs", "1", "--key-file", key],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i in range(n)]
         started = time.monotonic()
         cpu = {w.pid: 0.0 for w in workers}
         while True:
@@ -142,13 +145,12 @@ def main():
         subprocess.run([bin_, "keygen", "--out", os.path.join(work, "bench.key")], check=True,
                        capture_output=True)
         print(f"{calls} calls, {audio_s:.0f} s of audio, {os.cpu_count()} cores")
-        print("workers   wall s   x realtime   audio h per hour   CPU s per audio h")
+        print("workers   wall s   audio h per wall h   CPU s per audio h")
         rows = []
         for n in counts:
             wall, cpu = run(bin_, n, calls, env, work)
             rows.append((n, wall, cpu))
-            print(f"{n:7d} {wall:8.1f} {audio_s / wall:12.1f} {audio_s / wall:18.1f} "
-                  f"{cpu / audio_s * 3600:19.0f}")
+            print(f"{n:7d} {wall:8.1f} {audio_s / wall:20.1f} {cpu / audio_s * 3600:19.0f}")
         best = max(rows, key=lambda r: audio_s / r[1])
         per_core_hour = audio_s / best[2] if best[2] else 0
         print(f"fleet for 10,000 audio h/day: {10000 / 24 / (audio_s / best[1]):.1f} machines like "
