@@ -8,6 +8,7 @@ mod live_common;
 mod scale_common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -111,12 +112,15 @@ impl Recorder {
     }
 }
 
+/// Kamailio in its own process group: it forks workers, and all of them must go.
 struct Kamailio(Child);
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.0.wait();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
     }
 }
 
@@ -128,6 +132,7 @@ fn start_kamailio(bin: &Path, dir: &Path, port: u16, recorders: &[u16]) -> Kamai
         .collect();
     std::fs::write(&list, lines).unwrap();
     let child = Command::new(bin)
+        .process_group(0)
         .args(["-DD", "-E", "-f"])
         .arg(root().join("deploy/kamailio/kamailio.cfg"))
         .args(["-A", &format!("LISTEN=udp:127.0.0.1:{port}")])
