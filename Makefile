@@ -2,7 +2,7 @@
 # Debian machine lacks first, and fetch + convert the Whisper model once (cached in models/).
 CARGO ?= cargo
 
-.PHONY: demo test eval eval-matrix deps model lint bench bench-live fuzz clean
+.PHONY: demo test eval eval-matrix deps model lint bench bench-live bench-workers fuzz clean
 
 demo: deps
 	$(CARGO) run --release --quiet -- demo
@@ -50,6 +50,12 @@ bench-live: deps model
 # corpus is minimised in place and replayed on stable by `make test`.
 fuzz: deps
 	bash scripts/fuzz.sh
+
+# Queue workers on this machine: throughput with 1, 2 and 3 workers and CPU per audio
+# hour (starts its own nats-server and s3s-fs on loopback).
+bench-workers: deps model
+	$(CARGO) build --quiet
+	python3 scripts/worker_throughput.py 1 2 3
 
 clean:
 	$(CARGO) clean

@@ -13,19 +13,27 @@
 //! * [`pipeline`]: wires the stages on threads with bounded channels, for files,
 //!   batches and the demo.
 //! * [`live`]: SIP/SIPREC + RTP and microphone sources feeding the same stages.
+//! * [`io`]: where inputs and outputs live: local folders and object storage URLs.
+//! * [`queue`]: the NATS JetStream work queue (`enqueue`, `worker`, `queue status`).
+//! * [`metrics`]: Prometheus metrics and health endpoints for `serve` and `worker`.
 //!
 //! Time is an integer sample index on a known clock ([`time`]), converted to seconds
 //! only at the edges.
 
 pub mod asr;
 pub mod audio;
+pub mod config;
 pub mod detect;
+pub mod diagnostics;
 pub mod eval;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod io;
 pub mod live;
+pub mod metrics;
 pub mod pipeline;
+pub mod queue;
 pub mod redact;
 pub mod store;
 pub mod time;

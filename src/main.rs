@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use hushline::asr::model::{self, ModelName};
 use hushline::asr::TranscriberConfig;
+use hushline::config::{self, Config};
 use hushline::detect::Rules;
 use hushline::pipeline::batch::{self, BatchEvent, FileOutcome};
 use hushline::pipeline::{self, Engine, FileReport, PipelineConfig};
@@ -18,10 +19,16 @@ use hushline::store::{self, Keyring};
 
 #[path = "cli/bench.rs"]
 mod bench_cmd;
+#[path = "cli/files.rs"]
+mod files_cmd;
 #[path = "cli/live.rs"]
 mod live_cmd;
+#[path = "cli/logging.rs"]
+mod logging;
 #[path = "cli/samples.rs"]
 mod samples_cmd;
+#[path = "cli/scale.rs"]
+mod scale_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +37,13 @@ mod samples_cmd;
     about = "Keeps card and ID numbers out of call recordings"
 )]
 struct Cli {
+    /// The configuration file (default: $HUSHLINE_CONFIG, then
+    /// ~/.config/hushline/config.toml if it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// How logs on stderr are written: text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,20 +57,21 @@ enum Command {
         #[arg(long, default_value = "samples")]
         samples: PathBuf,
     },
-    /// Redact single files.
+    /// Redact single files (paths or s3:// / file:// URLs).
     Redact {
         #[arg(required = true)]
-        inputs: Vec<PathBuf>,
+        inputs: Vec<String>,
+        /// A folder, or an object store prefix (`s3://bucket/prefix`).
         #[arg(long)]
-        out: PathBuf,
+        out: String,
         #[command(flatten)]
         common: Common,
     },
-    /// Redact every audio file under a folder, resumably, in parallel.
+    /// Redact every audio file under a folder or object store prefix, resumably, in parallel.
     Batch {
-        source: PathBuf,
+        source: String,
         #[arg(long)]
-        out: PathBuf,
+        out: String,
         /// Files processed at once; whisper threads per file = cores / jobs. The default is
         /// one file per core, up to 4 (on 2 cores, 1.3x the throughput of one file with 2
         /// threads for tiny.en; README "Performance").
@@ -97,8 +112,9 @@ enum Command {
         /// Why this recording is being read; goes into the audit log.
         #[arg(long)]
         reason: String,
-        #[arg(long, default_value = "audit.log")]
-        audit_log: PathBuf,
+        /// Default: HUSHLINE_AUDIT_LOG, the configuration, ~/.local/state/hushline/audit.log.
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
     },
     /// Create a new master key file (mode 0600).
     Keygen {
@@ -115,8 +131,8 @@ enum Command {
         new_key: PathBuf,
         #[arg(long)]
         reason: String,
-        #[arg(long, default_value = "audit.log")]
-        audit_log: PathBuf,
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
     },
     /// Audit log tools.
     Audit {
@@ -131,6 +147,16 @@ enum Command {
     Listen(live_cmd::ListenArgs),
     /// Time the whole pipeline against bare whisper.cpp (and optionally faster-whisper).
     Bench(bench_cmd::BenchArgs),
+    /// Publish one job per audio object under SOURCE to the NATS JetStream work queue
+    /// (idempotent: objects already queued are not queued again).
+    Enqueue(scale_cmd::EnqueueArgs),
+    /// Redact jobs from the work queue until SIGTERM (then drain).
+    Worker(scale_cmd::WorkerArgs),
+    /// The work queue's state.
+    Queue {
+        #[command(subcommand)]
+        command: scale_cmd::QueueCommand,
+    },
     /// Whisper model management.
     Model {
         #[command(subcommand)]
@@ -142,8 +168,8 @@ enum Command {
 enum AuditCommand {
     /// Check the hash chain of an audit log.
     Verify {
-        #[arg(default_value = "audit.log")]
-        log: PathBuf,
+        /// Default: the configured audit log (see `decrypt --audit-log`).
+        log: Option<PathBuf>,
     },
 }
 
@@ -174,23 +200,23 @@ struct Common {
 }
 
 fn models_dir() -> PathBuf {
-    std::env::var_os("HUSHLINE_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("models"))
+    config::get().models_dir()
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HUSHLINE_LOG")
-                .unwrap_or_else(|_| "warn,hushline=info,whisper_rs=off".into()),
-        )
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match Config::load(cli.config.as_deref()) {
+        Ok(loaded) => config::set(loaded),
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
@@ -205,13 +231,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             inputs,
             out,
             common,
-        } => redact(&inputs, &out, &common),
+        } => files_cmd::redact(&inputs, &out, &common),
         Command::Batch {
             source,
             out,
             jobs,
             common,
-        } => run_batch(&source, &out, jobs, &common),
+        } => files_cmd::batch_cmd(&source, &out, jobs, &common),
+        Command::Enqueue(args) => scale_cmd::enqueue(args),
+        Command::Worker(args) => scale_cmd::run_worker(args),
+        Command::Queue { command } => scale_cmd::status(command),
         Command::Eval {
             audio,
             truth,
@@ -238,6 +267,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             audit_log,
         } => {
             let keyring = load_keyring(key_file.as_deref())?;
+            let audit_log = audit_log_path(audit_log.as_deref())?;
             let info = store::decrypt_file_audited(&input, &out, &keyring, &audit_log, &reason)
                 .with_context(|| format!("decrypting {}", input.display()))?;
             println!(
@@ -264,6 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             audit_log,
         } => {
             let old = store::load_keyring(&old_key)?;
+            let audit_log = audit_log_path(audit_log.as_deref())?;
             let new = store::load_keyring(&new_key)?;
             for file in &files {
                 store::rewrap_file_audited(file, &old, new.primary(), &audit_log, &reason)
@@ -279,6 +310,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { log },
         } => {
+            let log = config::get().audit_log(log.as_deref());
             let report = store::audit::verify(&log)?;
             println!(
                 "{}: {} entries, chain intact",
@@ -315,9 +347,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The audit log to append to, its folder created (the XDG state folder may be new).
+fn audit_log_path(cli: Option<&Path>) -> Result<PathBuf> {
+    let log = config::get().audit_log(cli);
+    if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(log)
+}
+
 fn load_keyring(cli: Option<&Path>) -> Result<Arc<Keyring>> {
-    let Some(path) = store::key_file_from_env_or(cli) else {
-        bail!("no key: pass --key-file F or set HUSHLINE_KEY_FILE (create one with `hushline keygen --out F`)");
+    let Some(path) = config::get().key_file(cli) else {
+        bail!("no key: pass --key-file F, set HUSHLINE_KEY_FILE or key_file in the configuration (create one with `hushline keygen --out F`)");
     };
     let keyring = store::load_keyring(&path)
         .with_context(|| format!("loading key file {}", path.display()))?;
@@ -354,8 +395,8 @@ fn build_engine_with(
         }
     }
     let model_path = model::ensure(&common.model, &models_dir())?;
-    let rules = match &common.rules {
-        Some(path) => Rules::load(path)?,
+    let rules = match config::get().rules(common.rules.as_deref()) {
+        Some(path) => Rules::load(&path)?,
         None => Rules::default(),
     };
     let mut transcriber = TranscriberConfig {
@@ -388,106 +429,4 @@ fn cancel_flag() -> Arc<AtomicBool> {
         handler_flag.store(true, Ordering::SeqCst);
     });
     flag
-}
-
-fn redact(inputs: &[PathBuf], out: &Path, common: &Common) -> Result<ExitCode> {
-    let keyring = load_keyring(common.key_file.as_deref())?;
-    let engine = build_engine(common, &keyring, 1)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let cancel = cancel_flag();
-    let mut failed = 0;
-    let mut reports = Vec::new();
-    for input in inputs {
-        match pipeline::process_file(&engine, input, out, &cancel) {
-            Ok(report) => reports.push(report),
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: {e}", input.display());
-            }
-        }
-    }
-    samples_cmd::print_table(&reports);
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn run_batch(source: &Path, out: &Path, jobs: usize, common: &Common) -> Result<ExitCode> {
-    let keyring = load_keyring(common.key_file.as_deref())?;
-    let engine = build_engine(common, &keyring, jobs)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let cancel = cancel_flag();
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} files  {msg}  elapsed {elapsed}  eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    let audio_done = std::sync::Mutex::new((0.0f64, 0.0f64));
-    let on_event = |event: BatchEvent<'_>| match event {
-        BatchEvent::Started { total, ignored } => {
-            bar.set_length(total as u64);
-            if ignored > 0 {
-                bar.println(format!("ignoring {ignored} non-audio files"));
-            }
-        }
-        BatchEvent::Finished(outcome) => {
-            bar.inc(1);
-            match outcome {
-                FileOutcome::Done(r) => {
-                    let mut done = audio_done.lock().expect("progress lock");
-                    done.0 += r.duration_s;
-                    done.1 += r.processing_s;
-                    bar.set_message(format!(
-                        "{:.2} h audio, {:.1}x realtime",
-                        done.0 / 3600.0,
-                        if done.1 > 0.0 { done.0 / done.1 } else { 0.0 }
-                    ));
-                }
-                FileOutcome::Failed { input, error } => {
-                    bar.println(format!("FAILED {}: {error}", input.display()));
-                }
-                FileOutcome::Skipped { .. } => {}
-            }
-        }
-    };
-    let report = batch::run(&engine, source, out, jobs, &cancel, &on_event)?;
-    bar.finish_and_clear();
-
-    let report_path = out.join("batch-report.json");
-    hushline::fsutil::write_atomic(&report_path, &serde_json::to_vec_pretty(&report)?)?;
-    if report.files.is_empty() {
-        eprintln!(
-            "no audio files under {} ({} other file(s) ignored; audio files end in {})",
-            source.display(),
-            report.ignored_files,
-            batch::AUDIO_EXTENSIONS.join(", ")
-        );
-    }
-    let done = report.count(|f| matches!(f, FileOutcome::Done(_)));
-    let skipped = report.count(|f| matches!(f, FileOutcome::Skipped { .. }));
-    let failed = report.failed();
-    println!(
-        "{done} redacted, {skipped} already done, {failed} failed; {:.2} h of audio in {:.0} s ({:.1}x realtime, {jobs} jobs)",
-        report.audio_s / 3600.0,
-        report.wall_s,
-        if report.wall_s > 0.0 { report.audio_s / report.wall_s } else { 0.0 },
-    );
-    for f in &report.files {
-        if let FileOutcome::Failed { input, error } = f {
-            println!("  failed: {}: {error}", input.display());
-        }
-    }
-    println!("report: {}", report_path.display());
-    if report.cancelled {
-        return Ok(ExitCode::from(130));
-    }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

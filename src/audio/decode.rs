@@ -15,6 +15,7 @@
 use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use symphonia::core::audio::{AudioBuffer, Signal};
 use symphonia::core::codecs::{self, CodecType, Decoder, DecoderOptions, CODEC_TYPE_NULL};
@@ -23,6 +24,8 @@ use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+
+use zeroize::Zeroizing;
 
 use super::AudioError;
 
@@ -47,6 +50,67 @@ pub struct AudioInfo {
     pub frames: Option<u64>,
 }
 
+/// Where encoded audio comes from: a local file, or an object already read into memory
+/// (from object storage; never spooled to disk). The bytes are zeroized when the last
+/// reader of them is gone, since they hold the unredacted call.
+#[derive(Clone)]
+pub enum AudioSource {
+    File(PathBuf),
+    Memory {
+        /// The object's name, for messages and as the format hint.
+        name: PathBuf,
+        bytes: SharedBytes,
+    },
+}
+
+impl AudioSource {
+    /// In-memory audio named `name` (its extension is the format hint).
+    pub fn memory(name: impl Into<PathBuf>, bytes: Zeroizing<Vec<u8>>) -> Self {
+        AudioSource::Memory {
+            name: name.into(),
+            bytes: SharedBytes(Arc::new(bytes)),
+        }
+    }
+
+    /// The file's path or the object's name.
+    pub fn name(&self) -> &Path {
+        match self {
+            AudioSource::File(path) => path,
+            AudioSource::Memory { name, .. } => name,
+        }
+    }
+}
+
+impl std::fmt::Debug for AudioSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AudioSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            AudioSource::Memory { name, bytes } => f
+                .debug_struct("Memory")
+                .field("name", name)
+                .field("len", &bytes.len())
+                .finish(),
+        }
+    }
+}
+
+/// Encoded audio shared by the passes over one input, zeroized when the last is done.
+#[derive(Clone)]
+pub struct SharedBytes(Arc<Zeroizing<Vec<u8>>>);
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// A file being decoded: call [`AudioReader::next_block`] until it returns `None`.
 pub struct AudioReader {
     path: PathBuf,
@@ -65,6 +129,9 @@ pub struct AudioReader {
     /// past it (Ogg Vorbis: the last page's granule position).
     exact_end: Option<u64>,
     finished: bool,
+    /// The span the reader was opened in (the input's, see `crate::diagnostics`): entered
+    /// again whenever it decodes, on any thread, so the decoder's warnings stay with it.
+    span: tracing::Span,
 }
 
 impl AudioReader {
@@ -78,6 +145,22 @@ impl AudioReader {
     /// silence of its duration and counted instead of ending the stream.
     pub fn open_lenient(path: &Path) -> Result<Self, AudioError> {
         Self::open_with(path, true)
+    }
+
+    /// Opens encoded audio from `source`: a local file or bytes already in memory.
+    pub fn open_source(source: &AudioSource) -> Result<Self, AudioError> {
+        match source {
+            AudioSource::File(path) => Self::open(path),
+            AudioSource::Memory { name, bytes } => {
+                if bytes.is_empty() {
+                    return Err(AudioError::Empty { path: name.clone() });
+                }
+                let head = &bytes[..bytes.len().min(12)];
+                let magic = known_magic(head);
+                let stream = Box::new(std::io::Cursor::new(bytes.clone()));
+                Self::probe(name, stream, magic, false)
+            }
+        }
     }
 
     fn open_with(path: &Path, lenient: bool) -> Result<Self, AudioError> {
@@ -102,12 +185,22 @@ impl AudioReader {
         if meta.len() == 0 {
             return Err(AudioError::Empty { path: p });
         }
+        let magic = file_magic(path);
+        Self::probe(path, Box::new(file), magic, lenient)
+    }
 
+    fn probe(
+        path: &Path,
+        source: Box<dyn symphonia::core::io::MediaSource>,
+        magic: Option<&'static str>,
+        lenient: bool,
+    ) -> Result<Self, AudioError> {
+        let p = path.to_path_buf();
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+        let mss = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
         // Gapless trims MP3/AAC encoder delay and padding, so frame 0 is the first
         // sample of the original audio: times line up with the source.
         let fmt_opts = FormatOptions {
@@ -116,7 +209,7 @@ impl AudioReader {
         };
         let probed = symphonia::default::get_probe()
             .format(&hint, mss, &fmt_opts, &MetadataOptions::default())
-            .map_err(|e| open_error(&p, e, known_magic(path)))?;
+            .map_err(|e| open_error(&p, e, magic))?;
         let format = probed.format;
 
         let track = format
@@ -192,6 +285,7 @@ impl AudioReader {
                 None
             },
             finished: false,
+            span: tracing::Span::current(),
         };
         if reader.info.rate == 0 || reader.info.channels == 0 {
             while reader.pending.is_empty() && !reader.finished {
@@ -225,6 +319,8 @@ impl AudioReader {
     /// 1..=[`MAX_BLOCK_FRAMES`] frames, values in [-1, 1]) at the original rate; `None` at
     /// the end of the stream.
     pub fn next_block(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
+        let span = self.span.clone();
+        let _in = span.enter();
         loop {
             if let Some(mut block) = self.take_pending() {
                 if let Some(end) = self.exact_end {
@@ -464,11 +560,16 @@ fn float_bits(codec: CodecType) -> Option<u16> {
 }
 
 /// The container a file's first bytes announce, if any.
-fn known_magic(path: &Path) -> Option<&'static str> {
+fn file_magic(path: &Path) -> Option<&'static str> {
     let mut head = [0u8; 12];
     let mut f = File::open(path).ok()?;
     let n = std::io::Read::read(&mut f, &mut head).ok()?;
-    let h = &head[..n];
+    known_magic(&head[..n])
+}
+
+/// The container the first bytes `h` announce, if any.
+fn known_magic(h: &[u8]) -> Option<&'static str> {
+    let n = h.len();
     let starts = |m: &[u8]| h.starts_with(m);
     if starts(b"RIFF") || starts(b"RIFX") || starts(b"RF64") {
         Some("WAV")

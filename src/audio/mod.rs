@@ -22,7 +22,7 @@ pub mod vad;
 
 mod error;
 
-pub use decode::{decode_file, AudioInfo, AudioReader};
+pub use decode::{decode_file, AudioInfo, AudioReader, AudioSource};
 pub use error::AudioError;
 pub use resample::Resampler16k;
 pub use vad::{refine_span, speech_regions, SpeechTracker, VadConfig};

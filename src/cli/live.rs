@@ -19,15 +19,18 @@ use super::{build_engine_with, load_keyring, Common};
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
-    /// Where to receive SIP, over UDP and TCP (e.g. 0.0.0.0:5060).
-    #[arg(long, default_value = "0.0.0.0:5060")]
-    sip: SocketAddr,
-    /// Where each call's `ID.wav.enc` and `ID.transcript.json` go.
+    /// Where to receive SIP, over UDP and TCP [default: 0.0.0.0:5060, or `[serve] sip`].
     #[arg(long)]
-    out: PathBuf,
-    /// Local ports for RTP, LO-HI.
-    #[arg(long, default_value = "20000-20999", value_parser = port_range)]
-    rtp_ports: (u16, u16),
+    sip: Option<SocketAddr>,
+    /// Where each call's `ID.wav.enc` and `ID.transcript.json` go (or `[serve] out`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Local ports for RTP, LO-HI [default: 20000-20999, or `[serve] rtp_ports`].
+    #[arg(long, value_parser = port_range)]
+    rtp_ports: Option<(u16, u16)>,
+    /// Serve Prometheus metrics and /healthz, /readyz on this address.
+    #[arg(long, env = "HUSHLINE_METRICS")]
+    metrics: Option<SocketAddr>,
     #[command(flatten)]
     security: SecurityArgs,
     #[command(flatten)]
@@ -83,12 +86,27 @@ impl SecurityArgs {
 
 #[derive(Args, Clone)]
 pub struct LiveArgs {
-    /// Seconds between the newest audio and the release of redacted audio.
-    #[arg(long, default_value_t = 5.0)]
-    lookahead: f64,
-    /// A call whose streams stay silent this many seconds is ended.
-    #[arg(long, default_value_t = 30.0)]
-    inactivity: f64,
+    /// Seconds between the newest audio and the release of redacted audio [default: 5,
+    /// or `[serve] lookahead`].
+    #[arg(long)]
+    lookahead: Option<f64>,
+    /// A call whose streams stay silent this many seconds is ended [default: 30, or
+    /// `[serve] inactivity`].
+    #[arg(long)]
+    inactivity: Option<f64>,
+}
+
+impl LiveArgs {
+    fn lookahead(&self) -> f64 {
+        self.lookahead
+            .or(hushline::config::get().serve.lookahead)
+            .unwrap_or(5.0)
+    }
+    fn inactivity(&self) -> f64 {
+        self.inactivity
+            .or(hushline::config::get().serve.inactivity)
+            .unwrap_or(30.0)
+    }
 }
 
 fn port_range(s: &str) -> Result<(u16, u16), String> {
@@ -97,44 +115,77 @@ fn port_range(s: &str) -> Result<(u16, u16), String> {
 
 fn live_config(out: PathBuf, args: &LiveArgs) -> Result<LiveConfig> {
     let mut cfg = LiveConfig::new(out);
-    if !(args.lookahead.is_finite() && (1.0..=60.0).contains(&args.lookahead)) {
+    let lookahead = args.lookahead();
+    if !(lookahead.is_finite() && (1.0..=60.0).contains(&lookahead)) {
         anyhow::bail!("--lookahead must be between 1 and 60 seconds");
     }
-    cfg.lookahead = Duration::from_secs_f64(args.lookahead);
+    cfg.lookahead = Duration::from_secs_f64(lookahead);
     Ok(cfg)
 }
 
 fn print_line(line: FeedLine) {
+    match &line {
+        FeedLine::CallStarted { .. } => hushline::metrics::call_started(),
+        FeedLine::CallEnded { stats, .. } => hushline::metrics::call_ended(stats.unchecked_s),
+        FeedLine::Line { .. } => {}
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", line.to_json());
     let _ = out.flush();
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating the output folder {}", args.out.display()))?;
+    let settings = &hushline::config::get().serve;
+    let out = args
+        .out
+        .clone()
+        .or_else(|| settings.out.clone())
+        .context("no output folder: pass --out DIR (or [serve] out in the configuration)")?;
+    let sip = match (args.sip, &settings.sip) {
+        (Some(addr), _) => addr,
+        (None, Some(text)) => text.parse().context("[serve] sip must be ADDR:PORT")?,
+        (None, None) => SocketAddr::from(([0, 0, 0, 0], 5060)),
+    };
+    let rtp_ports = match (args.rtp_ports, &settings.rtp_ports) {
+        (Some(range), _) => range,
+        (None, Some(text)) => port_range(text).map_err(anyhow::Error::msg)?,
+        (None, None) => (20000, 20999),
+    };
+    let metrics = match (args.metrics, &settings.metrics) {
+        (Some(addr), _) => Some(addr),
+        (None, Some(text)) => Some(text.parse().context("[serve] metrics must be ADDR:PORT")?),
+        (None, None) => None,
+    };
+    if let Some(addr) = metrics {
+        let bound =
+            hushline::metrics::start(addr).with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!("metrics on http://{bound}/metrics, health on /healthz and /readyz");
+    }
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("creating the output folder {}", out.display()))?;
     let keyring = load_keyring(args.common.key_file.as_deref())?;
     // Live windows are short and re-heard as they grow: encode only what they hold.
     let engine = Arc::new(build_engine_with(&args.common, &keyring, 1, |t| {
         t.fit_audio_ctx = true;
     })?);
-    let cfg = live_config(args.out.clone(), &args.live)?;
-    for r in live::recover(&args.out, &keyring, keyring.primary()) {
+    let cfg = live_config(out.clone(), &args.live)?;
+    for r in live::recover(&out, &keyring, keyring.primary()) {
         match r {
-            Ok(r) => eprintln!(
-                "hushline: recovered an unfinished call: {} ({:.1} s) and {}",
+            Ok(r) => tracing::info!(
+                "recovered an unfinished call: {} ({:.1} s) and {}",
                 r.recording.display(),
                 r.seconds,
                 r.transcript.display()
             ),
-            Err((path, e)) => eprintln!("hushline: cannot recover {}: {e}", path.display()),
+            Err((path, e)) => tracing::error!("cannot recover {}: {e}", path.display()),
         }
     }
-    let mut server = ServerConfig::new(args.sip, args.rtp_ports);
-    if !(args.live.inactivity.is_finite() && args.live.inactivity >= 1.0) {
+    let mut server = ServerConfig::new(sip, rtp_ports);
+    let inactivity = args.live.inactivity();
+    if !(inactivity.is_finite() && inactivity >= 1.0) {
         anyhow::bail!("--inactivity must be at least 1 second");
     }
-    server.inactivity = Duration::from_secs_f64(args.live.inactivity);
+    server.inactivity = Duration::from_secs_f64(inactivity);
     args.security.apply(&mut server)?;
     let tls = args.security.sip_tls;
     let summary = live::serve(
@@ -142,17 +193,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         server,
         cfg,
         shutdown_signal(),
-        |addr| match tls {
-            Some(t) => eprintln!(
-                "hushline: listening for SIP on {addr} (UDP and TCP) and {t} (TLS); Ctrl-C stops"
-            ),
-            None => eprintln!("hushline: listening for SIP on {addr} (UDP and TCP); Ctrl-C stops"),
+        |addr| {
+            hushline::metrics::set_ready(true);
+            match tls {
+                Some(t) => tracing::info!(
+                    "listening for SIP on {addr} (UDP and TCP) and {t} (TLS); Ctrl-C stops"
+                ),
+                None => tracing::info!("listening for SIP on {addr} (UDP and TCP); Ctrl-C stops"),
+            }
         },
         &mut print_line,
     )?;
-    eprintln!(
-        "hushline: {} call(s) finalised, {} failed",
-        summary.calls, summary.failed
+    tracing::info!(
+        "{} call(s) finalised, {} failed",
+        summary.calls,
+        summary.failed
     );
     Ok(if summary.failed == 0 {
         ExitCode::SUCCESS
@@ -162,7 +217,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -443,6 +443,11 @@ pub fn response(
     if let Some(v) = req.headers.get("cseq") {
         let _ = write!(out, "CSeq: {v}\r\n");
     }
+    // RFC 3261 12.1.1: a proxy that record-routed the request (Kamailio in front of a
+    // recorder pool) stays on the dialog's path only if the answer carries its route.
+    for rr in req.headers.get_all("record-route") {
+        let _ = write!(out, "Record-Route: {rr}\r\n");
+    }
     let _ = write!(out, "Server: hushline\r\n");
     for (k, v) in extra {
         let _ = write!(out, "{k}: {v}\r\n");
@@ -577,6 +582,21 @@ mod tests {
             Ok(Message::Response(resp)) => assert_eq!(resp.code, 200),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_proxy_route_is_copied_into_the_answer() {
+        let routed = INVITE.replace(
+            "CSeq: 1 INVITE\r\n",
+            "CSeq: 1 INVITE\r\nRecord-Route: <sip:10.0.0.2;lr>\r\nRecord-Route: <sip:10.0.0.3;lr>\r\n",
+        );
+        let r = req(routed.as_bytes());
+        let peer: SocketAddr = "10.0.0.9:5999".parse().unwrap();
+        let text = String::from_utf8(response(&r, 200, "OK", Some("t"), peer, &[], None)).unwrap();
+        assert!(
+            text.contains("Record-Route: <sip:10.0.0.2;lr>\r\nRecord-Route: <sip:10.0.0.3;lr>\r\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Batch runs over a recording archive: finds audio files recursively, skips inputs whose
-//! outputs are complete and verify, processes the rest on worker threads, reports each
-//! bad file with its reason and goes on.
+//! Batch runs over a recording archive (a folder or an object store prefix): finds audio
+//! inputs recursively, skips inputs whose outputs are complete and verify, processes the
+//! rest on worker threads, reports each bad input with its reason and goes on.
 //!
 //! Owns scheduling, resumption and the run report; does not print (the CLI renders
 //! [`BatchEvent`]s and the [`BatchReport`]). Outputs mirror the source tree so two
@@ -12,15 +12,11 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, unbounded};
 
-use super::{output_paths, process_file, Engine, FileReport, PipelineError};
+use super::{process, Engine, FileReport, PipelineError};
+use crate::io::{key_dir, output_names, InputEntry, Location};
 use crate::store::Keyring;
 
-/// File extensions treated as call audio. Anything else in the tree is ignored (and
-/// counted), so transcripts, notes and ground-truth files can sit beside recordings.
-pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "mp4", "aac", "aif", "aiff", "caf",
-    "mkv", "webm",
-];
+pub use crate::io::AUDIO_EXTENSIONS;
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -57,34 +53,18 @@ impl BatchReport {
     }
 }
 
-/// Audio files under `root` (recursively, sorted), and how many other files were ignored.
+/// Audio files under `root` (recursively, following symlinks, sorted), and how many
+/// other files were ignored.
 pub fn find_inputs(root: &Path) -> Result<(Vec<PathBuf>, usize), PipelineError> {
-    let mut inputs = Vec::new();
-    let mut ignored = 0;
-    // Archives are often assembled from symlinks; a link to a file is that file.
-    for entry in walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| PipelineError::Io {
-            context: format!("reading {}", root.display()),
-            source: e.into(),
-        })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let path = entry.path();
-        let is_audio = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if is_audio {
-            inputs.push(path.to_path_buf());
-        } else {
-            ignored += 1;
-        }
-    }
-    Ok((inputs, ignored))
+    let (entries, ignored) = Location::Dir(root.to_path_buf()).list_audio()?;
+    let paths = entries
+        .iter()
+        .map(|e| match e.key.as_str() {
+            "" => root.to_path_buf(),
+            key => root.join(key),
+        })
+        .collect();
+    Ok((paths, ignored))
 }
 
 /// Where the outputs of `input` go: `out` plus the input's folder relative to `source`.
@@ -99,12 +79,26 @@ pub fn output_dir_for(input: &Path, source: &Path, out: &Path) -> PathBuf {
 /// True when both outputs of `input` exist, the transcript parses and the recording
 /// authenticates under `keyring`.
 pub fn outputs_complete(input: &Path, out_dir: &Path, keyring: &Keyring) -> bool {
-    let (recording, transcript) = output_paths(input, out_dir);
-    let transcript_ok = std::fs::read(&transcript)
+    outputs_complete_at(input, &Location::Dir(out_dir.to_path_buf()), keyring)
+}
+
+/// [`outputs_complete`] for outputs in any [`Location`] (an object store prefix: the
+/// recording is read into memory to be authenticated).
+pub fn outputs_complete_at(input: &Path, out: &Location, keyring: &Keyring) -> bool {
+    let (recording, transcript) = output_names(input);
+    let transcript_ok = out
+        .read_small(&transcript)
         .ok()
+        .flatten()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .is_some_and(|v| v.get("text").is_some());
-    transcript_ok && crate::store::verify_file(&recording, keyring).is_ok()
+    transcript_ok
+        && match out {
+            Location::Dir(dir) => crate::store::verify_file(&dir.join(recording), keyring).is_ok(),
+            Location::Store(_) => out.read_small(&recording).ok().flatten().is_some_and(|b| {
+                crate::store::verify_bytes(&b, Path::new(&out.display(&recording)), keyring).is_ok()
+            }),
+        }
 }
 
 /// Runs `engine` over every audio file under `source` with `jobs` workers.
@@ -116,27 +110,52 @@ pub fn run(
     cancel: &AtomicBool,
     on_event: &(dyn Fn(BatchEvent<'_>) + Sync),
 ) -> Result<BatchReport, PipelineError> {
+    run_at(
+        engine,
+        &Location::Dir(source.to_path_buf()),
+        &Location::Dir(out.to_path_buf()),
+        jobs,
+        cancel,
+        on_event,
+    )
+}
+
+/// [`run`] over any [`Location`]s: a folder or an object store prefix on either side.
+/// Outputs keep each input's key relative to `source`.
+pub fn run_at(
+    engine: &Engine,
+    source: &Location,
+    out: &Location,
+    jobs: usize,
+    cancel: &AtomicBool,
+    on_event: &(dyn Fn(BatchEvent<'_>) + Sync),
+) -> Result<BatchReport, PipelineError> {
     let started = Instant::now();
-    let (inputs, ignored) = find_inputs(source)?;
+    let (inputs, ignored) = source.list_audio()?;
     on_event(BatchEvent::Started {
         total: inputs.len(),
         ignored,
     });
 
     let mut files = Vec::with_capacity(inputs.len());
-    let work = |input: PathBuf| {
+    let work = |input: InputEntry| {
         if cancel.load(Ordering::Relaxed) {
             return None;
         }
-        let outcome = process_one(engine, &input, source, out, cancel);
+        let outcome = process_entry(engine, &input, source, out, cancel);
         let cancelled =
             matches!(&outcome, FileOutcome::Failed { error, .. } if error == "cancelled");
         (!cancelled).then_some(outcome)
     };
-    in_parallel(largest_first(inputs), jobs, work, |outcome| {
-        on_event(BatchEvent::Finished(&outcome));
-        files.push(outcome);
-    });
+    in_parallel(
+        largest_entries_first(source, inputs),
+        jobs,
+        work,
+        |outcome| {
+            on_event(BatchEvent::Finished(&outcome));
+            files.push(outcome);
+        },
+    );
     files.sort_by(|a, b| input_of(a).cmp(input_of(b)));
     // fold from +0.0: an empty f64 sum is -0.0, printed as "-0.00 h".
     let audio_s = files.iter().fold(0.0, |sum, f| match f {
@@ -144,8 +163,8 @@ pub fn run(
         _ => sum,
     });
     Ok(BatchReport {
-        source: source.to_path_buf(),
-        out: out.to_path_buf(),
+        source: PathBuf::from(source.to_string()),
+        out: PathBuf::from(out.to_string()),
         jobs,
         ignored_files: ignored,
         wall_s: started.elapsed().as_secs_f64(),
@@ -168,10 +187,30 @@ pub fn largest_first(inputs: Vec<PathBuf>) -> Vec<PathBuf> {
     sized.into_iter().map(|(_, path)| path).collect()
 }
 
+/// [`largest_first`] for listed entries: local files by their header, objects by size
+/// (reading an object's header would mean fetching it).
+fn largest_entries_first(source: &Location, entries: Vec<InputEntry>) -> Vec<InputEntry> {
+    let Location::Dir(dir) = source else {
+        let mut entries = entries;
+        entries.sort_by_key(|e| std::cmp::Reverse(e.size));
+        return entries;
+    };
+    let mut sized: Vec<(f64, InputEntry)> = entries
+        .into_iter()
+        .map(|e| (expected_work(&dir.join(&e.key)), e))
+        .collect();
+    sized.sort_by(|a, b| b.0.total_cmp(&a.0));
+    sized.into_iter().map(|(_, e)| e).collect()
+}
+
 /// Channel-seconds of audio from the header alone; unreadable files come first (their
 /// error is reported at once) and files of unknown length are guessed at 64 kbit/s.
 fn expected_work(path: &Path) -> f64 {
-    match crate::audio::AudioReader::open(path) {
+    // A bad file's decoder warnings are folded here and reported when it is processed.
+    let span = crate::diagnostics::input_span(path);
+    let opened = span.in_scope(|| crate::audio::AudioReader::open(path));
+    let _ = crate::diagnostics::take_folded(&span);
+    match opened {
         Ok(reader) => {
             let info = reader.info();
             match info.frames {
@@ -226,33 +265,45 @@ fn input_of(outcome: &FileOutcome) -> &Path {
     }
 }
 
-fn process_one(
+/// Redacts one listed input into `out` (plus the input's folder), unless its outputs are
+/// already complete.
+pub fn process_entry(
     engine: &Engine,
-    input: &Path,
-    source: &Path,
-    out: &Path,
+    input: &InputEntry,
+    source: &Location,
+    out: &Location,
     cancel: &AtomicBool,
 ) -> FileOutcome {
-    let out_dir = output_dir_for(input, source, out);
-    if outputs_complete(input, &out_dir, engine.keyring()) {
-        return FileOutcome::Skipped {
-            input: input.to_path_buf(),
+    let name = PathBuf::from(source.display(&input.key));
+    match redact_entry(engine, input, source, out, cancel) {
+        Ok(Some(report)) => FileOutcome::Done(report),
+        Ok(None) => FileOutcome::Skipped {
+            input: name,
             why: "outputs already complete and verified".into(),
-        };
-    }
-    if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        return FileOutcome::Failed {
-            input: input.to_path_buf(),
-            error: format!("cannot create {}: {e}", out_dir.display()),
-        };
-    }
-    match process_file(engine, input, &out_dir, cancel) {
-        Ok(report) => FileOutcome::Done(report),
+        },
         Err(e) => FileOutcome::Failed {
-            input: input.to_path_buf(),
+            input: name,
             error: e.to_string(),
         },
     }
+}
+
+/// [`process_entry`] with the error kept whole (the queue worker needs its kind):
+/// `Ok(None)` when the outputs were already complete.
+pub fn redact_entry(
+    engine: &Engine,
+    input: &InputEntry,
+    source: &Location,
+    out: &Location,
+    cancel: &AtomicBool,
+) -> Result<Option<FileReport>, PipelineError> {
+    let name = PathBuf::from(source.display(&input.key));
+    let out_dir = out.join(key_dir(&input.key));
+    if outputs_complete_at(&name, &out_dir, engine.keyring()) {
+        return Ok(None);
+    }
+    let audio = source.open_input(&input.key)?;
+    process(engine, &audio, &out_dir, cancel).map(Some)
 }
 
 #[cfg(test)]

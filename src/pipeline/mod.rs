@@ -32,8 +32,9 @@ use std::time::Instant;
 use crate::asr::{AsrError, Transcriber, TranscriberConfig};
 use crate::audio::compact::CutConfig;
 use crate::audio::dtmf::Heard;
-use crate::audio::{AudioError, AudioReader};
+use crate::audio::{AudioError, AudioReader, AudioSource};
 use crate::detect::{keypad_words, ChannelWord, DetectError, Detector, KeyPress, Rules, Source};
+use crate::io::{self as storage, Location, StorageError};
 use crate::redact::BleepConfig;
 use crate::store::{Keyring, MasterKey, StoreError};
 use crate::time::{self, Span, ASR_RATE};
@@ -52,6 +53,8 @@ pub enum PipelineError {
     Detect(#[from] DetectError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -59,6 +62,33 @@ pub enum PipelineError {
     },
     #[error("cancelled")]
     Cancelled,
+    /// An error with the dependency warnings folded into it (`crate::diagnostics`).
+    #[error("{error} ({folded})")]
+    WithWarnings {
+        error: Box<PipelineError>,
+        folded: crate::diagnostics::Folded,
+    },
+}
+
+impl PipelineError {
+    /// True when the input itself is at fault (not audio, corrupt, missing): trying it
+    /// again cannot help. False for failures of the machine or a store, which may pass.
+    pub fn is_input_fault(&self) -> bool {
+        match self.root() {
+            PipelineError::Audio(AudioError::Io { .. } | AudioError::Resample { .. }) => false,
+            PipelineError::Audio(_) => true,
+            PipelineError::Storage(e) => !e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The error itself, without folded warnings.
+    pub fn root(&self) -> &PipelineError {
+        match self {
+            PipelineError::WithWarnings { error, .. } => error.root(),
+            other => other,
+        }
+    }
 }
 
 /// Settings shared by every file of a run.
@@ -151,6 +181,8 @@ pub struct FileReport {
     /// Redacted items by type name ("card", "cvv", ...), sorted by name.
     pub redacted: Vec<(String, usize)>,
     pub bleeped_s: f64,
+    /// Audio bleeped whole because recognition could not vouch for it (fail closed).
+    pub fail_closed_s: f64,
     pub processing_s: f64,
     pub fail_closed: Vec<String>,
 }
@@ -190,14 +222,8 @@ fn decode_stage(
 
 /// Output paths for an input whose file stem is S: `S.wav.enc` and `S.transcript.json`.
 pub fn output_paths(input: &Path, out_dir: &Path) -> (PathBuf, PathBuf) {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "recording".into());
-    (
-        out_dir.join(format!("{stem}.wav.enc")),
-        out_dir.join(format!("{stem}.transcript.json")),
-    )
+    let (recording, transcript) = storage::output_names(input);
+    (out_dir.join(recording), out_dir.join(transcript))
 }
 
 /// Redacts one file into `out_dir`. On error nothing is left in `out_dir` for this file.
@@ -207,8 +233,48 @@ pub fn process_file(
     out_dir: &Path,
     cancel: &AtomicBool,
 ) -> Result<FileReport, PipelineError> {
+    process(
+        engine,
+        &AudioSource::File(input.to_path_buf()),
+        &Location::Dir(out_dir.to_path_buf()),
+        cancel,
+    )
+}
+
+/// Redacts one input (a file, or an object read into memory) into `out`, a folder or an
+/// object store prefix. Each output appears only when complete; on error nothing is left
+/// in `out` for this input.
+pub fn process(
+    engine: &Engine,
+    input: &AudioSource,
+    out: &Location,
+    cancel: &AtomicBool,
+) -> Result<FileReport, PipelineError> {
+    let span = crate::diagnostics::input_span(input.name());
+    let result = span.in_scope(|| process_in_span(engine, input, out, cancel));
+    match (result, crate::diagnostics::take_folded(&span)) {
+        (Err(error), Some(folded)) => Err(PipelineError::WithWarnings {
+            error: Box::new(error),
+            folded,
+        }),
+        (Ok(report), Some(folded)) => {
+            tracing::warn!(input = %input.name().display(), "redacted, but {folded}");
+            Ok(report)
+        }
+        (result, None) => result,
+    }
+}
+
+fn process_in_span(
+    engine: &Engine,
+    input: &AudioSource,
+    out: &Location,
+    cancel: &AtomicBool,
+) -> Result<FileReport, PipelineError> {
     let started = Instant::now();
-    let (recording_path, transcript_path) = output_paths(input, out_dir);
+    let (recording_name, transcript_name) = storage::output_names(input.name());
+    let recording_path = PathBuf::from(out.display(&recording_name));
+    let transcript_path = PathBuf::from(out.display(&transcript_name));
     let recognition = recognize::recognize(
         input,
         &engine.transcriber,
@@ -279,6 +345,7 @@ pub fn process_file(
 
     let frames = render::write_redacted(
         input,
+        out.create(&recording_name)?,
         &recording_path,
         &spans,
         &engine.config.bleep,
@@ -289,23 +356,27 @@ pub fn process_file(
 
     let transcript_started = Instant::now();
     let doc = transcript::build(
-        input,
+        input.name(),
         &info,
         frames,
         &engine.config,
         &recognition,
         &detections,
         &fail_closed,
-        &recording_path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy(),
+        &recording_name,
         &engine.key().id,
     );
-    if let Err(e) = crate::store::write_transcript(&transcript_path, &doc) {
+    let written = out
+        .create(&transcript_name)
+        .map_err(PipelineError::from)
+        .and_then(|file| {
+            crate::store::write_transcript_to(file, &transcript_path, &doc)
+                .map_err(PipelineError::from)
+        });
+    if let Err(e) = written {
         // The pair is the unit of output: without its transcript the recording goes too.
-        let _ = std::fs::remove_file(&recording_path);
-        return Err(e.into());
+        let _ = out.remove(&recording_name);
+        return Err(e);
     }
     engine
         .timings
@@ -317,7 +388,7 @@ pub fn process_file(
     }
     let bleeped = transcript::bleeped_seconds(&spans, &engine.config.bleep, &info, frames);
     Ok(FileReport {
-        input: input.to_path_buf(),
+        input: input.name().to_path_buf(),
         recording: recording_path,
         transcript: transcript_path,
         duration_s: time::to_seconds(frames, info.rate),
@@ -325,6 +396,10 @@ pub fn process_file(
         channels: info.channels,
         redacted: redacted.into_iter().collect(),
         bleeped_s: bleeped,
+        fail_closed_s: fail_closed
+            .iter()
+            .map(|f| time::to_seconds(f.span.len(), ASR_RATE))
+            .sum(),
         processing_s: started.elapsed().as_secs_f64(),
         fail_closed: doc.metadata.fail_closed.clone(),
     })

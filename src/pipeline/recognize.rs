@@ -7,7 +7,6 @@
 //! speech (by the energy VAD) that no word or tone covers, since Whisper sometimes stops
 //! early and leaves the rest of a window unheard. Must not detect or redact anything.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
@@ -17,7 +16,7 @@ use crate::asr::{AsrError, Segment, SpeechOnlyTranscriber, Transcriber};
 use crate::audio::compact::CutConfig;
 use crate::audio::dtmf::{Tone, ToneDetector};
 use crate::audio::vad::{SpeechTracker, VadConfig};
-use crate::audio::{AudioInfo, AudioReader, Resampler16k};
+use crate::audio::{AudioInfo, AudioReader, AudioSource, Resampler16k};
 use crate::time::{Span, ASR_RATE};
 
 use super::{PipelineError, Stage, StageTimes};
@@ -63,13 +62,13 @@ pub struct Recognition {
 
 /// Decodes `input` and transcribes each channel separately.
 pub fn recognize(
-    input: &Path,
+    input: &AudioSource,
     transcriber: &Transcriber,
     cut: Option<&CutConfig>,
     cancel: &AtomicBool,
     timings: &StageTimes,
 ) -> Result<Recognition, PipelineError> {
-    let mut reader = AudioReader::open(input)?;
+    let mut reader = AudioReader::open_source(input)?;
     let info = reader.info().clone();
     let channel_count = info.channels as usize;
     let rate = info.rate;

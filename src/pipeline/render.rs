@@ -6,13 +6,13 @@
 //! instead of holding a whole call between recognition and writing. Must not decide what
 //! is sensitive (that came from `detect`) and must never write unbleeped audio.
 
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 
 use crossbeam_channel::bounded;
 
-use crate::audio::{refine_span, AudioInfo, AudioReader};
+use crate::audio::{refine_span, AudioInfo, AudioReader, AudioSource};
+use crate::io::Output;
 use crate::redact::{pad_and_merge, BleepConfig, Bleeper};
 use crate::store::{MasterKey, RecordingWriter};
 use crate::time::Span;
@@ -33,11 +33,11 @@ pub struct ChannelSpan {
 /// Widens each span to the speech around it (at most `max_extend` samples per side),
 /// reading only the audio near the spans.
 pub fn refine_on_audio(
-    input: &Path,
+    input: &AudioSource,
     spans: &[ChannelSpan],
     max_extend: u64,
 ) -> Result<Vec<ChannelSpan>, PipelineError> {
-    let mut reader = AudioReader::open(input)?;
+    let mut reader = AudioReader::open_source(input)?;
     let rate = reader.info().rate as u64;
     let regions: Vec<Option<Span>> = spans
         .iter()
@@ -87,17 +87,20 @@ pub fn refine_on_audio(
 }
 
 /// Decodes `input` once more, bleeps `spans` (padded and merged per channel) and streams
-/// the result into an encrypted recording at `output`. Returns the frame count written.
+/// the result into an encrypted recording in `output` (named `label` in errors), committed
+/// only once complete. Returns the frame count written.
+#[allow(clippy::too_many_arguments)]
 pub fn write_redacted(
-    input: &Path,
-    output: &Path,
+    input: &AudioSource,
+    output: Box<dyn Output>,
+    label: &std::path::Path,
     spans: &[ChannelSpan],
     bleep: &BleepConfig,
     key: &MasterKey,
     cancel: &AtomicBool,
     timings: &StageTimes,
 ) -> Result<u64, PipelineError> {
-    let mut reader = AudioReader::open(input)?;
+    let mut reader = AudioReader::open_source(input)?;
     let info: AudioInfo = reader.info().clone();
     let padding = crate::time::from_seconds(bleep.padding_s, info.rate);
     let per_channel: Vec<Vec<Span>> = (0..info.channels)
@@ -112,7 +115,8 @@ pub fn write_redacted(
         .collect();
     let bleeper = Bleeper::new(bleep, info.rate);
     let bits = output_bits(&info);
-    let mut writer = RecordingWriter::create(output, key, info.rate, info.channels, bits)?;
+    let mut writer =
+        RecordingWriter::create_on(output, label, key, info.rate, info.channels, bits)?;
 
     let (block_tx, block_rx) = bounded::<Vec<Vec<f32>>>(4);
     thread::scope(|scope| {

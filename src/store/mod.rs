@@ -26,10 +26,10 @@ pub use keys::{
 };
 pub use readback::{
     decrypt_file, decrypt_file_audited, decrypt_to_vec, rewrap_file, rewrap_file_audited, salvage,
-    verify_file, DecryptInfo,
+    verify_bytes, verify_file, DecryptInfo,
 };
 pub use recording::RecordingWriter;
 pub use transcript::{
-    write_transcript, write_vtt, LiveMetadata, LiveStreamOut, Metadata, ParticipantOut,
-    RedactionOut, SegmentOut, TranscriptDoc, WordOut,
+    write_transcript, write_transcript_to, write_vtt, LiveMetadata, LiveStreamOut, Metadata,
+    ParticipantOut, RedactionOut, SegmentOut, TranscriptDoc, WordOut,
 };

@@ -358,13 +358,41 @@ impl PlainSink for HeaderOnly {
     }
 }
 
+/// [`verify_file`] for a recording already in memory (read from object storage);
+/// `label` names it in errors.
+pub fn verify_bytes(
+    recording: &[u8],
+    label: &Path,
+    keyring: &Keyring,
+) -> Result<DecryptInfo, StoreError> {
+    decrypt_from(
+        recording,
+        label,
+        keyring,
+        &mut HeaderOnly::default(),
+        Path::new("verification"),
+    )
+}
+
 fn decrypt_into(
     input: &Path,
     keyring: &Keyring,
     out: &mut impl PlainSink,
     output: &Path,
 ) -> Result<DecryptInfo, StoreError> {
-    let (mut reader, header) = open_header(input)?;
+    let file = File::open(input).map_err(|e| StoreError::io("opening", input, e))?;
+    let reader = BufReader::with_capacity(1 << 16, file);
+    decrypt_from(reader, input, keyring, out, output)
+}
+
+fn decrypt_from(
+    mut reader: impl Read,
+    input: &Path,
+    keyring: &Keyring,
+    out: &mut impl PlainSink,
+    output: &Path,
+) -> Result<DecryptInfo, StoreError> {
+    let header = Header::read(&mut reader, input)?;
     let data_key = data_key_for(input, &header, keyring)?;
     let stream = container::stream(&data_key, &header.nonce_prefix);
     let aad = header.aad();

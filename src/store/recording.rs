@@ -18,6 +18,7 @@ use super::container::{
 use super::keys::MasterKey;
 use super::StoreError;
 use crate::fsutil::AtomicFile;
+use crate::io::Output;
 
 /// Samples converted per batch before they are copied into the chunk buffer.
 const BATCH: usize = 1024;
@@ -27,7 +28,7 @@ const BATCH: usize = 1024;
 ///
 /// [`finish`]: RecordingWriter::finish
 pub struct RecordingWriter {
-    out: AtomicFile,
+    out: Box<dyn Output>,
     path: PathBuf,
     stream: Stream,
     aad: [u8; AAD_LEN],
@@ -82,7 +83,27 @@ impl RecordingWriter {
                 "chunk size must be between 1 KiB and 16 MiB",
             ));
         }
-        if !matches!(bits_per_sample, 16 | 24) {
+        let format = Self::check_format(rate, channels, bits_per_sample)?;
+        let out = AtomicFile::create(path).map_err(|e| StoreError::io("creating", path, e))?;
+        Self::start(Box::new(out), path, key, format, chunk_size)
+    }
+
+    /// [`RecordingWriter::create`] into any [`Output`] (an object being uploaded, say);
+    /// `label` names it in errors.
+    pub fn create_on(
+        out: Box<dyn Output>,
+        label: &Path,
+        key: &MasterKey,
+        rate: u32,
+        channels: u16,
+        bits_per_sample: u16,
+    ) -> Result<Self, StoreError> {
+        let format = Self::check_format(rate, channels, bits_per_sample)?;
+        Self::start(out, label, key, format, CHUNK_SIZE)
+    }
+
+    fn check_format(rate: u32, channels: u16, bits: u16) -> Result<WavFormat, StoreError> {
+        if !matches!(bits, 16 | 24) {
             return Err(StoreError::UnsupportedFormat(
                 "bits per sample must be 16 or 24",
             ));
@@ -95,13 +116,23 @@ impl RecordingWriter {
         let format = WavFormat {
             rate,
             channels,
-            bits: bits_per_sample,
+            bits,
         };
         if format.block_align() > u32::from(u16::MAX) {
             return Err(StoreError::UnsupportedFormat(
                 "too many channels for a WAV file",
             ));
         }
+        Ok(format)
+    }
+
+    fn start(
+        mut out: Box<dyn Output>,
+        path: &Path,
+        key: &MasterKey,
+        format: WavFormat,
+        chunk_size: u32,
+    ) -> Result<Self, StoreError> {
         let data_key = container::new_data_key()?;
         let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
         getrandom::getrandom(&mut nonce_prefix).map_err(StoreError::Random)?;
@@ -111,7 +142,6 @@ impl RecordingWriter {
             key_id: key.id.clone(),
             wrapped_key: container::wrap_key(key, &data_key),
         };
-        let mut out = AtomicFile::create(path).map_err(|e| StoreError::io("creating", path, e))?;
         out.write_all(&header.to_bytes())
             .map_err(|e| StoreError::io("writing", path, e))?;
 

@@ -6,6 +6,7 @@
 //! atomically. Must not mask, detect or alter words.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -159,12 +160,29 @@ fn file_name_only<S: Serializer>(source: &str, s: S) -> Result<S::Ok, S::Error> 
 
 /// Writes `doc` as pretty JSON to `path`, atomically.
 pub fn write_transcript(path: &Path, doc: &TranscriptDoc) -> Result<(), StoreError> {
+    write_atomic(path, &transcript_json(path, doc)?)
+        .map_err(|e| StoreError::io("writing transcript", path, e))
+}
+
+/// Writes `doc` into `out` (named `label` in errors) and commits it.
+pub fn write_transcript_to(
+    mut out: Box<dyn crate::io::Output>,
+    label: &Path,
+    doc: &TranscriptDoc,
+) -> Result<(), StoreError> {
+    let json = transcript_json(label, doc)?;
+    out.write_all(&json)
+        .and_then(|()| out.commit())
+        .map_err(|e| StoreError::io("writing transcript", label, e))
+}
+
+fn transcript_json(path: &Path, doc: &TranscriptDoc) -> Result<Vec<u8>, StoreError> {
     let mut json = serde_json::to_vec_pretty(doc).map_err(|source| StoreError::Json {
         path: path.to_path_buf(),
         source,
     })?;
     json.push(b'\n');
-    write_atomic(path, &json).map_err(|e| StoreError::io("writing transcript", path, e))
+    Ok(json)
 }
 
 /// Writes `doc` as WebVTT: one cue per segment, the speaker (or channel) as the voice.

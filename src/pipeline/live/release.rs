@@ -21,7 +21,7 @@ use crate::live::LIVE_RATE;
 use crate::pipeline::transcript::seconds;
 use crate::pipeline::Engine;
 use crate::redact::{pad_and_merge, Bleeper};
-use crate::time::{from_seconds, Span, ASR_RATE};
+use crate::time::{from_seconds, to_seconds, Span, ASR_RATE};
 
 /// Words this far before the release point no longer change what is bleeped.
 const DETECT_HISTORY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -164,6 +164,10 @@ pub(super) fn release(
         } else {
             st.heard_to.saturating_sub(edge) / UP
         };
+        if !flush && !st.final_heard {
+            let lag = st.received.saturating_sub(st.heard_to / UP);
+            crate::metrics::observe_recognition_lag(to_seconds(lag, LIVE_RATE));
+        }
         if trusted < target {
             // Recognition is behind: release nothing it has not heard (fail closed). A
             // voice-activity guess would leave quiet syllables audible.
@@ -239,8 +243,9 @@ fn record_latencies(call: &mut LiveCall, detections: &Detections, target: u64, n
             continue;
         }
         if let Some(&(_, arrived)) = call.arrivals.iter().find(|&&(e, _)| e >= end) {
-            call.latencies
-                .push(now.duration_since(arrived).as_secs_f64());
+            let latency = now.duration_since(arrived).as_secs_f64();
+            crate::metrics::observe_release_latency(latency);
+            call.latencies.push(latency);
         }
     }
 }
