@@ -19,7 +19,7 @@
 use crate::time::{from_seconds, Span, ASR_RATE};
 
 use super::classify::{self, looks_like_date, Hit};
-use super::lexicon::{Category, Lex};
+use super::lexicon::{Category, Lex, LexKind};
 use super::normalize::{Piece, PieceKind};
 use super::rules::Thresholds;
 use super::EntityKind;
@@ -97,7 +97,10 @@ fn requested(cat: Category) -> Option<EntityKind> {
 }
 
 fn is_digit_like(p: &Piece) -> bool {
-    matches!(p.kind, PieceKind::Digit { .. } | PieceKind::CheckX)
+    matches!(
+        p.kind,
+        PieceKind::Digit { .. } | PieceKind::CheckX | PieceKind::SoundAlike
+    )
 }
 
 fn is_real_digit(p: &Piece) -> bool {
@@ -127,7 +130,7 @@ pub(crate) fn answers(
             // The next context phrase after this one, on any channel, ends its answers.
             let block_at = hits
                 .iter()
-                .filter(|o| o.span.start > h.span.start && !misheard_digit(ch, o))
+                .filter(|o| o.span.start > h.span.start && !within_answer(ch, o))
                 .map(|o| o.span.start)
                 .min()
                 .unwrap_or(u64::MAX);
@@ -175,21 +178,37 @@ fn written_date(ch: &ChannelPieces, a: &Answer) -> bool {
     looks_like_date(&digits, &classify::groups(ch.pieces, &idx))
 }
 
-/// Whether context hit `o` is one negative word between two digits of channel `ch`
-/// ("4 time 2 1": "five" heard as "time" on the phone band): inside a number being read
-/// out it is a misheard digit, not a new topic.
-fn misheard_digit(ch: &ChannelPieces, o: &Hit) -> bool {
+/// Whether context hit `o`, said after the request, is no new topic for an answer on
+/// channel `ch`: a currency or percent sign Whisper wrote before digits ("it's $65.91.
+/// 5135 …"), or one negative word among digits ("4 time 2 1", "45 seconds in 1732":
+/// digit words heard as other words on the phone band), digits before it and again
+/// within a few words after it.
+fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
     if o.channel != ch.id || o.cat != Category::Negative || o.lex.0 != o.lex.1 {
         return false;
+    }
+    if ch
+        .lexes
+        .get(o.lex.0)
+        .is_some_and(|l| l.kind == LexKind::Punct)
+    {
+        return true;
     }
     let Some(at) = ch.pieces.iter().position(|p| p.lex.0 == o.lex.0) else {
         return false;
     };
     let not_sep = |p: &&Piece| p.kind != PieceKind::Sep;
     let before = ch.pieces[..at].iter().rev().find(not_sep);
-    let after = ch.pieces[at + 1..].iter().find(not_sep);
-    before.is_some_and(is_digit_like) && after.is_some_and(is_digit_like)
+    let mut after = ch.pieces[at + 1..]
+        .iter()
+        .filter(not_sep)
+        .take(WORDS_TO_NEXT_DIGIT + 1);
+    before.is_some_and(is_digit_like) && after.any(is_digit_like)
 }
+
+/// Words after a negative word within which digits must resume for it to count as a
+/// misheard digit.
+const WORDS_TO_NEXT_DIGIT: usize = 2;
 
 fn a_real_digits(ch: &ChannelPieces, a: &Answer) -> usize {
     ch.pieces[a.first..=a.last]
@@ -244,7 +263,7 @@ fn answer_on(
             continue;
         };
         match p.kind {
-            PieceKind::Digit { .. } | PieceKind::CheckX => {
+            PieceKind::Digit { .. } | PieceKind::CheckX | PieceKind::SoundAlike => {
                 let prev = ch.pieces[last].span.end;
                 let ends = p.span.start.saturating_sub(prev) > rules.gap
                     || p.span.end.saturating_sub(ch.pieces[f].span.start) > rules.max_len

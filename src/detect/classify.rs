@@ -9,6 +9,7 @@ use crate::time::Span;
 
 use super::lexicon::{Category, Lex, LexKind, Lexicon};
 use super::normalize::{Piece, PieceKind};
+use super::phonetic::Codes;
 use super::rules::Thresholds;
 use super::validate::{is_card, is_cn_id, is_expiry, is_ssn, luhn};
 use super::EntityKind;
@@ -50,6 +51,13 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
     let idx: Vec<usize> = (0..lexes.len())
         .filter(|&i| is_context_lexeme(&lexes[i]))
         .collect();
+    let codes: Vec<Option<Codes>> = match &lx.phonetic {
+        Some(p) if !lx.sound_phrases.is_empty() => lexes
+            .iter()
+            .map(|l| (l.kind == LexKind::Alpha).then(|| p.codes(&l.text)))
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut hits = Vec::new();
     let mut k = 0;
     while k < idx.len() {
@@ -62,21 +70,51 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
                         .all(|(j, t)| same_word(lx, &lexes[idx[k + j]], t))
             })
         });
+        let found = found
+            .map(|(toks, cat)| (toks.len(), *cat))
+            .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes));
         match found {
-            Some((toks, cat)) => {
-                let (a, b) = (idx[k], idx[k + toks.len() - 1]);
+            Some((n, cat)) => {
+                let (a, b) = (idx[k], idx[k + n - 1]);
                 hits.push(Hit {
                     channel,
-                    cat: *cat,
+                    cat,
                     span: lexes[a].span.union(&lexes[b].span),
                     lex: (a, b),
                 });
-                k += toks.len();
+                k += n;
             }
             None => k += 1,
         }
     }
     hits
+}
+
+/// A phrase asking for a sensitive item said at `at` (context lexeme indices) with one
+/// of its words heard as a sound-alike ("car number", "security cold"): every other word
+/// exactly as in the phrase. Returns its length in lexemes and its category. Only
+/// phrases that widen redaction are matched this way, never negative ones.
+fn sound_alike_phrase(
+    lx: &Lexicon,
+    lexes: &[Lex],
+    at: &[usize],
+    codes: &[Option<Codes>],
+) -> Option<(usize, Category)> {
+    let p = lx.phonetic.as_ref()?;
+    lx.sound_phrases.iter().find_map(|(toks, tcodes, cat)| {
+        let window = at.get(..toks.len())?;
+        let mut alike = 0;
+        for ((&i, t), tc) in window.iter().zip(toks).zip(tcodes) {
+            if same_word(lx, &lexes[i], t) {
+                continue;
+            }
+            match codes.get(i).and_then(Option::as_ref) {
+                Some(c) if p.sounds_like(c, tc) => alike += 1,
+                _ => return None,
+            }
+        }
+        (alike <= 1).then_some((toks.len(), *cat))
+    })
 }
 
 /// Digit runs of one channel: indices into `pieces` of the digits (and a trailing check
@@ -128,7 +166,9 @@ pub(crate) fn runs(
                     out.push(std::mem::take(&mut cur));
                 }
             }
-            PieceKind::Sep => {}
+            // A sound-alike lies between two digits by construction: neutral, like a
+            // separator.
+            PieceKind::Sep | PieceKind::SoundAlike => {}
             PieceKind::Filler => fillers += 1,
             PieceKind::Other
                 if cur.len() >= DIGITS_BEFORE_GUESS && !guessed && !in_phrase(phrases, p.lex) =>

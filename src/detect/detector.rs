@@ -309,11 +309,9 @@ impl Detector {
             let (l0, l1) = (&ch.lexes[p.lex.0], &ch.lexes[p.lex.1]);
             ((l0.word, l0.bytes.start), (l1.word, l1.bytes.end))
         };
-        let absorbed = |it: &Item| {
-            !it.validated
-                && (it.kind == EntityKind::LongDigitRun
-                    || (it.kind == a.kind && it.reason.starts_with("fail-closed")))
-        };
+        let kind = answer_kind(a);
+        let absorbed =
+            |it: &Item| !it.validated && (it.kind == EntityKind::LongDigitRun || it.kind == kind);
         // Keyed entries are the keypad's own items; an answer is what was said.
         let covered = |i: usize| {
             let (s, e) = at(i);
@@ -324,7 +322,7 @@ impl Detector {
         };
         let parts = answer::uncovered_parts(&ch.pieces, a, covered);
         for (p0, p1) in parts {
-            let Some(dec) = classify::decision(answer_kind(a), "fail-closed:answer", 0.6, false)
+            let Some(dec) = classify::decision(kind.clone(), "fail-closed:answer", 0.6, false)
             else {
                 continue;
             };

@@ -9,7 +9,8 @@ use std::ops::Range;
 use crate::asr::Word;
 use crate::time::Span;
 
-use super::rules::Rules;
+use super::phonetic::{Codes, Phonetic};
+use super::rules::{Language, Rules};
 use super::DetectError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,11 @@ pub(crate) struct Lexicon {
     pub multi: Vec<(Vec<String>, Multi)>,
     /// First lexeme → (phrase lexemes, category), longest first.
     pub phrases: HashMap<String, Vec<(Vec<String>, Category)>>,
+    /// Sound-alike tests for English digit words and phrase words (None without English).
+    pub phonetic: Option<Phonetic>,
+    /// Phrases of two or more words that ask for a sensitive item, with each word's
+    /// codes, for matching with one word heard as a sound-alike; longest first.
+    pub sound_phrases: Vec<(Vec<String>, Vec<Codes>, Category)>,
 }
 
 fn one_digit(value: &str) -> Option<u8> {
@@ -103,6 +109,8 @@ impl Lexicon {
             months: HashMap::new(),
             multi: Vec::new(),
             phrases: HashMap::new(),
+            phonetic: None,
+            sound_phrases: Vec::new(),
         };
         for lang in rules.active_langs() {
             for (weak, map) in [(true, &lang.homophones), (false, &lang.digits)] {
@@ -182,6 +190,33 @@ impl Lexicon {
             for p in phrases {
                 lx.add_phrase(p, Category::Custom(*idx));
             }
+        }
+        if rules.languages.contains(&Language::En) {
+            let phonetic = Phonetic::new(
+                lx.digit
+                    .iter()
+                    .filter(|(w, &(_, weak))| !weak && w.chars().all(|c| c.is_ascii_alphabetic()))
+                    .map(|(w, _)| w.as_str()),
+            );
+            lx.sound_phrases = lx
+                .phrases
+                .values()
+                .flatten()
+                .filter(|(toks, cat)| {
+                    toks.len() >= 2
+                        && !matches!(cat, Category::Negative | Category::Custom(_))
+                        && toks
+                            .iter()
+                            .all(|t| t.chars().all(|c| c.is_ascii_alphabetic()))
+                })
+                .map(|(toks, cat)| {
+                    let codes = toks.iter().map(|t| phonetic.codes(t)).collect();
+                    (toks.clone(), codes, *cat)
+                })
+                .collect();
+            lx.sound_phrases
+                .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+            lx.phonetic = Some(phonetic);
         }
         lx.multi.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         for v in lx.phrases.values_mut() {

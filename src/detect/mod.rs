@@ -39,6 +39,7 @@ pub mod keypad;
 mod lexicon;
 mod mask;
 mod normalize;
+mod phonetic;
 mod rules;
 pub mod validate;
 

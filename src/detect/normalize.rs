@@ -2,11 +2,13 @@
 //! single digits (each with the time of the lexeme it came from), separators, fillers,
 //! the ID check character and everything else. Handles numerals, digit words, homophones
 //! (marked weak), "double"/"triple", teens, tens ("forty one eleven" → 4111), "hundred",
-//! "thousand", month names, Chinese digits and 十. Must not decide what a run means.
+//! "thousand", month names, Chinese digits and 十, and unknown words between digits that
+//! sound like digit words (weak). Must not decide what a run means.
 
 use crate::time::Span;
 
 use super::lexicon::{Lex, LexKind, Lexicon, Multi};
+use super::phonetic::Phonetic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PieceKind {
@@ -19,6 +21,10 @@ pub(crate) enum PieceKind {
     },
     /// The GB 11643 check character spoken as "X" / 叉 / 艾克斯.
     CheckX,
+    /// An unknown word between two digits that sounds like a digit word: it keeps the
+    /// run together and is redacted with it, but its value is a guess, so it is not one
+    /// of the run's digits (checksums never see it).
+    SoundAlike,
     Sep,
     Filler,
     Other,
@@ -349,5 +355,55 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
         out.push(kind, (i, i), l.span);
         i += 1;
     }
-    out.pieces
+    let mut pieces = out.pieces;
+    if let Some(p) = &lx.phonetic {
+        sound_alike_digits(p, lexes, &mut pieces);
+    }
+    pieces
+}
+
+/// Most unknown words in a row taken for digits Whisper misheard.
+const MAX_SOUND_ALIKES: usize = 2;
+
+/// Unknown words right between two digits that sound like digit words ("45 time 1",
+/// "7 8 4, eat 0") become [`PieceKind::SoundAlike`]: on the phone band Whisper writes
+/// digit words as other words, and the number must not break there. Up to
+/// [`MAX_SOUND_ALIKES`] in a row, each of them a sound-alike; separators are neutral.
+fn sound_alike_digits(p: &Phonetic, lexes: &[Lex], pieces: &mut [Piece]) {
+    let mut i = 0;
+    while i < pieces.len() {
+        if !pieces[i].is_digit() {
+            i += 1;
+            continue;
+        }
+        // Unknown words after digit `i`, up to the next digit.
+        let mut guesses: Vec<usize> = Vec::new();
+        let mut j = i + 1;
+        let mut next_digit = None;
+        while j < pieces.len() {
+            match pieces[j].kind {
+                PieceKind::Sep => {}
+                PieceKind::Digit { .. } => {
+                    next_digit = Some(j);
+                    break;
+                }
+                PieceKind::Other if guesses.len() < MAX_SOUND_ALIKES => {
+                    let l = &lexes[pieces[j].lex.0];
+                    if l.kind == LexKind::Alpha && p.sounds_like_digit(&l.text) {
+                        guesses.push(j);
+                    } else {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+            j += 1;
+        }
+        if next_digit.is_some() {
+            for k in guesses {
+                pieces[k].kind = PieceKind::SoundAlike;
+            }
+        }
+        i = next_digit.unwrap_or(j.max(i + 1));
+    }
 }
