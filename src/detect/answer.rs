@@ -135,13 +135,11 @@ pub(crate) fn answers(
                 .min()
                 .unwrap_or(u64::MAX);
             let asker = channels.iter().find(|c| c.id == h.channel && c.id != ch.id);
-            if let Some(a) = answer_on(rules, ch, asker, h, block_at, &kind) {
+            let found = answer_on(rules, ch, asker, h, block_at, &kind)
+                .and_then(|a| without_quantity(ch, a, hits));
+            if let Some(a) = found {
                 let real = a_real_digits(ch, &a);
-                if real >= 1
-                    && a.digits >= rules.min_digits(&kind)
-                    && !written_date(ch, &a)
-                    && !followed_by_unit(ch, &a, hits)
-                {
+                if real >= 1 && a.digits >= rules.min_digits(&kind) && !written_date(ch, &a) {
                     out.push(a);
                 }
             }
@@ -152,14 +150,33 @@ pub(crate) fn answers(
     out
 }
 
-/// Whether the word right after the answer's last digit is negative context of its
-/// channel ("12 days", "45 dollars"): a quantity, not the number asked for.
-fn followed_by_unit(ch: &ChannelPieces, a: &Answer, hits: &[Hit]) -> bool {
-    let Some(next) = ch.pieces.get(a.last + 1) else {
-        return false;
-    };
-    hits.iter()
-        .any(|o| o.channel == ch.id && o.cat == Category::Negative && o.lex.0 == next.lex.0)
+/// The answer without a quantity at its end: when the word right after its last digit is
+/// negative context of its channel ("12 days", "45 dollars", "October 25th"), the digits
+/// read together before that word are the quantity, not the number asked for.
+fn without_quantity(ch: &ChannelPieces, mut a: Answer, hits: &[Hit]) -> Option<Answer> {
+    let unit = ch.pieces.get(a.last + 1).is_some_and(|next| {
+        hits.iter()
+            .any(|o| o.channel == ch.id && o.cat == Category::Negative && o.lex.0 == next.lex.0)
+    });
+    if !unit {
+        return Some(a);
+    }
+    // Back over the quantity's digits (separators between them), then to the digit
+    // before it.
+    let mut i = a.last;
+    while i > a.first
+        && (ch.pieces[i - 1].kind == PieceKind::Sep || is_digit_like(&ch.pieces[i - 1]))
+    {
+        i -= 1;
+    }
+    let last = (a.first..i).rev().find(|&k| is_digit_like(&ch.pieces[k]))?;
+    a.last = last;
+    a.open = false;
+    a.digits = (a.first..=last)
+        .filter(|&k| is_digit_like(&ch.pieces[k]))
+        .count();
+    a.span = ch.pieces[a.first].span.union(&ch.pieces[last].span);
+    Some(a)
 }
 
 /// Whether the answer is one written calendar date ("2024-05-12"): dates are negative
