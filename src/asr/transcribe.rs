@@ -15,7 +15,7 @@ use whisper_rs::{
     WhisperContextParameters, WhisperState,
 };
 
-use super::watch::{text_loops, PassWatch};
+use super::watch::{loop_start, PassWatch};
 use super::window::{frame_rms, pause_level, FRAME};
 pub use super::words::TimingMode;
 use super::words::{assemble, RawSegment, RawToken};
@@ -103,6 +103,8 @@ pub struct Transcriber {
     return_states: Sender<WhisperState>,
     cfg: TranscriberConfig,
     eot: i32,
+    /// The first timestamp token.
+    beg: i32,
 }
 
 /// A decoding state borrowed from the pool; goes back when dropped (also on a panic).
@@ -164,11 +166,13 @@ impl Transcriber {
             let _ = return_states.send(state);
         }
         let eot = ctx.token_eot();
+        let beg = ctx.token_beg();
         Ok(Transcriber {
             free_states,
             return_states,
             cfg,
             eot,
+            beg,
         })
     }
 
@@ -213,7 +217,7 @@ impl Transcriber {
         let fitted =
             self.cfg.fit_audio_ctx && fitted_audio_ctx(audio.len()) < FULL_AUDIO_CTX as i32;
         let mut pass = self.decode(audio, fitted, Search::Greedy)?;
-        if fitted && matches!(pass, Pass::Looped) {
+        if fitted && matches!(pass, Pass::Looped { .. }) {
             // Whisper was trained on 30 s contexts; a shortened one occasionally makes
             // it repeat itself. Hear the window again the way it was trained.
             tracing::debug!(
@@ -223,27 +227,25 @@ impl Transcriber {
             );
             pass = self.decode(audio, false, Search::Greedy)?;
         }
-        if matches!(pass, Pass::Looped) {
+        if let Pass::Looped { from: greedy_from } = pass {
             // Greedy decoding can lock into repeating itself (noise, lists of digits).
             // Beam search weighs whole hypotheses and usually reads on; only when it
-            // loops too is the window unsure.
+            // loops too is part of the window unsure.
             tracing::debug!(
                 start = window.start,
                 end = window.end,
                 "greedy decoder looped; hearing the window again with beam search"
             );
-            pass = self.decode(audio, false, Search::Beam)?;
+            pass = match self.decode(audio, false, Search::Beam)? {
+                Pass::Looped { from } => Pass::Looped {
+                    from: from.max(greedy_from),
+                },
+                heard => heard,
+            };
         }
-        let Pass::Heard(raw) = pass else {
-            tracing::warn!(
-                start = window.start,
-                end = window.end,
-                "whisper decoder looped; window marked unsure"
-            );
-            return Err(AsrError::Loop {
-                spans: vec![window],
-                completed: Vec::new(),
-            });
+        let raw = match pass {
+            Pass::Heard(raw) => raw,
+            Pass::Looped { from } => return Err(self.trusted_before_loop(samples, offset, from)),
         };
         let mut segments = assemble(
             &raw,
@@ -254,6 +256,42 @@ impl Transcriber {
         );
         extend_squeezed_end(&mut segments, samples, offset);
         Ok(segments)
+    }
+
+    /// A window whose passes all looped: what came before the loop (from sample `from`
+    /// of the window, the later of the passes' loop starts) is heard again on its own,
+    /// and only the rest is unsure. On robotic and telephone voices whole windows looped
+    /// and were bleeped whole, most of them innocent speech.
+    fn trusted_before_loop(&self, samples: &[f32], offset: u64, from: usize) -> AsrError {
+        let window = Span::new(offset, offset + samples.len() as u64);
+        let cut = from.saturating_sub(LOOP_GUARD).min(samples.len());
+        let whole = || AsrError::Loop {
+            spans: vec![window],
+            completed: Vec::new(),
+        };
+        if cut < MIN_TRUSTED_PREFIX {
+            tracing::warn!(
+                start = window.start,
+                end = window.end,
+                "whisper decoder looped; window marked unsure"
+            );
+            return whole();
+        }
+        let prefix = &samples[..cut];
+        let completed = match self.decode(prefix, false, Search::Greedy) {
+            Ok(Pass::Heard(raw)) => assemble(&raw, self.eot, self.cfg.timing, offset, cut as u64),
+            _ => return whole(),
+        };
+        let unsure = Span::new(offset + cut as u64, window.end);
+        tracing::warn!(
+            start = unsure.start,
+            end = unsure.end,
+            "whisper decoder looped; the window's end marked unsure"
+        );
+        AsrError::Loop {
+            spans: vec![unsure],
+            completed,
+        }
     }
 
     /// One whisper.cpp pass over `audio`; `fit` encodes only the audio context the
@@ -304,12 +342,14 @@ impl Transcriber {
             .state
             .as_mut()
             .expect("a lane holds its state until dropped");
-        let watch = PassWatch::new(self.eot, audio);
+        let watch = PassWatch::new(self.eot, self.beg, audio);
         // SAFETY: `watch` outlives `full()`, the only time whisper.cpp calls back.
         unsafe { watch.attach(&mut params) };
         let heard = state.full(params, audio);
         if watch.looped() {
-            return Ok(Pass::Looped);
+            return Ok(Pass::Looped {
+                from: watch.loop_from(),
+            });
         }
         heard.map_err(|e| AsrError::Whisper(e.to_string()))?;
         let mut out = Vec::new();
@@ -337,11 +377,14 @@ impl Transcriber {
             });
         }
         // The watch sees one segment's tokens at a time; a loop across segments shows here.
-        let ids = out.iter().flat_map(|s| s.tokens.iter()).map(|t| t.id);
-        Ok(if text_loops(ids, self.eot) {
-            Pass::Looped
-        } else {
-            Pass::Heard(out)
+        let ids: Vec<i32> = out
+            .iter()
+            .flat_map(|s| s.tokens.iter())
+            .map(|t| t.id)
+            .collect();
+        Ok(match loop_start(&ids, self.eot, self.beg) {
+            Some(from) => Pass::Looped { from },
+            None => Pass::Heard(out),
         })
     }
 }
@@ -354,14 +397,23 @@ enum Search {
     Beam,
 }
 
+/// Audio before a loop's start left unsure too (1 s): the last words before a decoder
+/// gets stuck are often already wrong.
+const LOOP_GUARD: usize = ASR_RATE as usize;
+/// Shortest stretch before a loop worth hearing again on its own (3 s).
+const MIN_TRUSTED_PREFIX: usize = 3 * ASR_RATE as usize;
+
 /// Beams when a looped window is heard again: Whisper's own default.
 const RESCUE_BEAM: i32 = 5;
 
 /// What one decoding pass produced.
 enum Pass {
     Heard(Vec<RawSegment>),
-    /// The decoder repeated itself: nothing of the pass is trusted.
-    Looped,
+    /// The decoder repeated itself from sample `from` of the pass's audio on: nothing of
+    /// the pass is trusted, and the audio from there is unsure.
+    Looped {
+        from: usize,
+    },
 }
 
 /// Encoder frames per second of audio (one per 20 ms) and whisper.cpp's full context.

@@ -11,7 +11,7 @@
 //! only ever ends a pass early. Must not log token text.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use whisper_rs::whisper_rs_sys as sys;
 use whisper_rs::FullParams;
@@ -25,25 +25,46 @@ const TAIL_SOUND_RATIO: f32 = 0.03;
 /// A tail with at least this many sounding 10 ms frames is heard.
 const TAIL_SOUND_FRAMES: usize = 5;
 
-/// True when the text tokens among `ids` (special tokens, `eot` and above, are skipped)
-/// repeat themselves in a decoder loop.
-pub(super) fn text_loops(ids: impl Iterator<Item = i32>, eot: i32) -> bool {
-    let text: Vec<i32> = ids.filter(|&id| id < eot).collect();
-    find_loop(&text).is_some()
+/// Where a looping pass stopped being trustworthy: the time, in samples from the start of
+/// its audio, of the last timestamp the decoder predicted before the repeated text began
+/// (0 when none). What it wrote before that is speech it heard; from there on, the decoder
+/// was stuck. `ids` are the pass's tokens in order, timestamps included (`beg` and above).
+pub(super) fn loop_start(ids: &[i32], eot: i32, beg: i32) -> Option<usize> {
+    let text: Vec<i32> = ids.iter().copied().filter(|&id| id < eot).collect();
+    let start = find_loop(&text)?;
+    let mut seen = 0;
+    let mut at_cs = 0usize;
+    for &id in ids {
+        if id >= beg {
+            // One timestamp token per 20 ms.
+            at_cs = (id - beg) as usize * 2;
+        } else if id < eot {
+            if seen == start {
+                break;
+            }
+            seen += 1;
+        }
+    }
+    Some(at_cs * FRAME)
 }
 
 /// Shared with whisper.cpp's callbacks during one pass over `audio`.
 pub(super) struct PassWatch<'a> {
     eot: i32,
+    beg: i32,
     looped: AtomicBool,
+    /// Where the loop began (see [`loop_start`]), once the watch saw one.
+    loop_from: AtomicUsize,
     audio: &'a [f32],
 }
 
 impl<'a> PassWatch<'a> {
-    pub(super) fn new(eot: i32, audio: &'a [f32]) -> Self {
+    pub(super) fn new(eot: i32, beg: i32, audio: &'a [f32]) -> Self {
         PassWatch {
             eot,
+            beg,
             looped: AtomicBool::new(false),
+            loop_from: AtomicUsize::new(0),
             audio,
         }
     }
@@ -51,6 +72,11 @@ impl<'a> PassWatch<'a> {
     /// Whether the pass was stopped because its decoder looped.
     pub(super) fn looped(&self) -> bool {
         self.looped.load(Ordering::Relaxed)
+    }
+
+    /// Where the loop began, in samples of the pass's audio.
+    pub(super) fn loop_from(&self) -> usize {
+        self.loop_from.load(Ordering::Relaxed)
     }
 
     /// Whether the audio from sample `from` on holds sound worth another encoder pass.
@@ -103,7 +129,9 @@ unsafe extern "C" fn watch_tokens(
     }
     // SAFETY: whisper.cpp passes its current token vector: `n_tokens` valid entries.
     let tokens = unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) };
-    if text_loops(tokens.iter().map(|t| t.id), watch.eot) {
+    let ids: Vec<i32> = tokens.iter().map(|t| t.id).collect();
+    if let Some(from) = loop_start(&ids, watch.eot, watch.beg) {
+        watch.loop_from.store(from, Ordering::Relaxed);
         watch.looped.store(true, Ordering::Relaxed);
     }
 }
@@ -144,7 +172,7 @@ mod tests {
     #[test]
     fn the_watch_stops_a_pass_once_its_tokens_loop() {
         let eot = 50_256;
-        let watch = PassWatch::new(eot, &[]);
+        let watch = PassWatch::new(eot, eot + 107, &[]);
         let user_data = &watch as *const PassWatch as *mut c_void;
         let token = |id: i32| sys::whisper_token_data {
             id,
@@ -183,6 +211,16 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_starts_at_the_last_timestamp_before_the_repeats() {
+        let (eot, beg) = (50_256, 50_363);
+        // <0.00> hello there <2.00> <2.00> 8 5 2 - 8 5 2 - … (from 2 s on: stuck)
+        let mut ids = vec![beg, 10, 11, beg + 100, beg + 100];
+        ids.extend([23, 3980, 12].repeat(12));
+        assert_eq!(loop_start(&ids, eot, beg), Some(2 * 16_000));
+        assert_eq!(loop_start(&[beg, 10, 11, beg + 50], eot, beg), None);
+    }
+
+    #[test]
     fn only_a_tail_with_sound_is_worth_another_encoder_pass() {
         let rate = 16_000;
         let tone = |amp: f32, secs: f32| -> Vec<f32> {
@@ -193,12 +231,12 @@ mod tests {
         // 10 s of speech-loud tone, then 2 s of near silence.
         let mut audio = tone(0.3, 10.0);
         audio.extend(tone(0.0005, 2.0));
-        let watch = PassWatch::new(50_256, &audio);
+        let watch = PassWatch::new(50_256, 50_363, &audio);
         assert!(!watch.tail_has_sound(10 * rate));
         assert!(!watch.tail_has_sound(audio.len() + 5));
         // A soft word (-26 dB under the loud part) in the tail is sound.
         audio.extend(tone(0.015, 0.3));
-        let watch = PassWatch::new(50_256, &audio);
+        let watch = PassWatch::new(50_256, 50_363, &audio);
         assert!(watch.tail_has_sound(10 * rate));
         assert!(watch.tail_has_sound(9 * rate));
     }

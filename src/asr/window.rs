@@ -134,10 +134,16 @@ impl<'a> StreamingTranscriber<'a> {
                 }
                 out.extend(segments);
             }
-            Err(AsrError::Loop { spans, .. }) => {
+            Err(AsrError::Loop { spans, completed }) => {
+                // What the window heard before its decoder got stuck is kept (it ends
+                // before the unsure span); the overlap is heard again by the next window.
                 loops.extend(spans);
+                let completed = merge_overlap(completed, boundary, tail.as_ref());
                 if plan.next_start < plan.commit_to {
                     self.boundary = Some(commit);
+                    out.extend(keep_before(completed, commit));
+                } else {
+                    out.extend(completed);
                 }
             }
             Err(e) => return Err(e),

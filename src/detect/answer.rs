@@ -7,7 +7,10 @@
 //!
 //! An answer is looked for on every channel: the other speaker's (stereo) and the
 //! asker's own, after the request (mono recordings, and a caller saying "my card number
-//! is …"). It starts at its first digit, at most `answer_wait_s` after the request, and
+//! is …"). It starts at its first digit, at most `answer_wait_s` after a request asked as
+//! a question ("What's the card number?"; callers go and fetch their card), or
+//! `answer_statement_wait_s` after a phrase said in passing or as a statement ("I need
+//! to update the card on my account.", "my card number is …"), and
 //! ends at the last digit before any of: a pause longer than `answer_gap_s`, more than
 //! `answer_max_words` other words, the asker saying `answer_asker_words` words, another
 //! context phrase (a new request, or negative context such as "order number"), or
@@ -49,6 +52,7 @@ pub(crate) struct Answer {
 /// The answer settings, on the 16 kHz clock.
 pub(crate) struct AnswerRules {
     wait: u64,
+    statement_wait: u64,
     gap: u64,
     max_len: u64,
     max_words: usize,
@@ -61,6 +65,7 @@ impl AnswerRules {
     pub fn new(th: &Thresholds) -> Self {
         AnswerRules {
             wait: from_seconds(th.answer_wait_s, ASR_RATE),
+            statement_wait: from_seconds(th.answer_statement_wait_s, ASR_RATE),
             gap: from_seconds(th.answer_gap_s, ASR_RATE),
             max_len: from_seconds(th.answer_max_s, ASR_RATE),
             max_words: th.answer_max_words,
@@ -126,6 +131,11 @@ pub(crate) fn answers(
         let Some(kind) = requested(h.cat) else {
             continue;
         };
+        // Where the request's sentence ends, when it is a question.
+        let question = channels
+            .iter()
+            .find(|c| c.id == h.channel)
+            .and_then(|c| classify::question_end(c.lexes, h.lex.1));
         for ch in channels {
             // The next context phrase after this one, on any channel, ends its answers.
             let block_at = hits
@@ -135,7 +145,7 @@ pub(crate) fn answers(
                 .min()
                 .unwrap_or(u64::MAX);
             let asker = channels.iter().find(|c| c.id == h.channel && c.id != ch.id);
-            let found = answer_on(rules, ch, asker, h, block_at, &kind)
+            let found = answer_on(rules, ch, asker, h, question, block_at, &kind)
                 .and_then(|a| without_quantity(ch, a, hits));
             if let Some(a) = found {
                 let real = a_real_digits(ch, &a);
@@ -241,12 +251,18 @@ fn answer_on(
     ch: &ChannelPieces,
     asker: Option<&ChannelPieces>,
     h: &Hit,
+    question: Option<usize>,
     block_at: u64,
     kind: &EntityKind,
 ) -> Option<Answer> {
     // On the asker's own channel the answer comes after the request's sentence when it
     // is a question: "Is that the card ending in 6467?" asks, it does not answer.
-    let own_from = classify::question_end(ch.lexes, h.lex.1).unwrap_or(h.lex.1);
+    let own_from = question.unwrap_or(h.lex.1);
+    let wait = if question.is_some() {
+        rules.wait
+    } else {
+        rules.statement_wait
+    };
     let starts_after = |p: &Piece| {
         if ch.id == h.channel {
             p.lex.0 > own_from
@@ -267,14 +283,14 @@ fn answer_on(
         }
         let Some(f) = first else {
             if is_digit_like(p) {
-                if p.span.start.saturating_sub(h.span.end) > rules.wait {
+                if p.span.start.saturating_sub(h.span.end) > wait {
                     open = false;
                     break;
                 }
                 first = Some(i);
                 last = i;
                 digits = 1;
-            } else if p.span.start.saturating_sub(h.span.end) > rules.wait {
+            } else if p.span.start.saturating_sub(h.span.end) > wait {
                 return None;
             }
             continue;

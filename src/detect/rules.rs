@@ -69,6 +69,7 @@ pub struct Thresholds {
     pub dense_min_density: f32,
     pub dense_max_gap_chars: usize,
     pub answer_wait_s: f64,
+    pub answer_statement_wait_s: f64,
     pub answer_gap_s: f64,
     pub answer_max_s: f64,
     pub answer_max_words: usize,
@@ -181,6 +182,7 @@ impl Rules {
         for (name, value) in [
             ("context_before_s", t.context_before_s),
             ("answer_wait_s", t.answer_wait_s),
+            ("answer_statement_wait_s", t.answer_statement_wait_s),
             ("answer_gap_s", t.answer_gap_s),
             ("answer_max_s", t.answer_max_s),
         ] {
