@@ -423,6 +423,19 @@ impl Detector {
         let first = &ch.pieces[idx[0]];
         let last = &ch.pieces[idx[idx.len() - 1]];
         let span = self.cover(ch, idx[0], idx[idx.len() - 1]);
+        // Keys are pressed when asked; what the caller says after keying ("… not in
+        // time") is not about the keyed number.
+        let keyed_hits: Vec<Hit>;
+        let hits = if ch.keyed[ch.lexes[first.lex.0].word] {
+            keyed_hits = hits
+                .iter()
+                .filter(|h| !(h.channel == ch.id && h.lex.0 > last.lex.1))
+                .cloned()
+                .collect();
+            &keyed_hits[..]
+        } else {
+            hits
+        };
         let mut ctx = classify::nearby_context(
             hits,
             ch.id,

@@ -321,4 +321,19 @@ mod tests {
     fn debug_output_hides_the_key() {
         assert!(!format!("{:?}", press(0, '7', 0.0)).contains('7'));
     }
+
+    #[test]
+    fn words_said_after_keying_do_not_judge_the_keyed_code() {
+        // Whisper heard the caller's closing words as "not in time": negative context
+        // right after the keyed code, which must still be its code.
+        let mut words = Vec::new();
+        let mut presses = keyed("4539148803436467", 0, 1.0, 0.2);
+        presses.extend(keyed("#", 0, 4.4, 0.2));
+        presses.extend(keyed("123", 0, 5.0, 0.2));
+        words.extend(keypad_words(&presses));
+        words.extend(spoken(0, "I'm not in time", 6.0));
+        let d = detector().detect(&words);
+        let kinds: Vec<&str> = d.items.iter().map(|i| i.kind.as_str()).collect();
+        assert_eq!(kinds, ["card", "dtmf", "cvv"]);
+    }
 }
