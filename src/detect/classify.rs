@@ -108,6 +108,9 @@ fn sound_alike_phrase(
             if same_word(lx, &lexes[i], t) {
                 continue;
             }
+            if lx.is_number_word(&lexes[i].text) {
+                return None;
+            }
             match codes.get(i).and_then(Option::as_ref) {
                 Some(c) if p.sounds_like(c, tc) => alike += 1,
                 _ => return None,

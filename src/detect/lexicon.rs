@@ -91,6 +91,17 @@ fn bad_entry(what: &str, key: &str) -> DetectError {
 }
 
 impl Lexicon {
+    /// A word that says a number ("three", "twenty", "double", "hundred"): data in a
+    /// run, never a sound-alike of a context word ("three twenty" is not "three digits").
+    pub fn is_number_word(&self, text: &str) -> bool {
+        self.digit.contains_key(text)
+            || self.teens.contains_key(text)
+            || self.tens.contains_key(text)
+            || self.repeats.contains_key(text)
+            || self.hundred.contains(text)
+            || self.thousand.contains(text)
+    }
+
     pub fn new(
         rules: &Rules,
         custom_context: &[(usize, Vec<String>)],
