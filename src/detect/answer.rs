@@ -408,6 +408,22 @@ mod tests {
         }
     }
 
+    /// Channel 0 asks, channel 1 answers.
+    fn asker_and_answerer<'a>(asker: &'a [Piece], answerer: &'a [Piece]) -> [ChannelPieces<'a>; 2] {
+        [
+            ChannelPieces {
+                id: 0,
+                lexes: &[],
+                pieces: asker,
+            },
+            ChannelPieces {
+                id: 1,
+                lexes: &[],
+                pieces: answerer,
+            },
+        ]
+    }
+
     fn rules() -> AnswerRules {
         AnswerRules::new(&Rules::default().thresholds)
     }
@@ -425,18 +441,7 @@ mod tests {
             digit(5, 11.0),
             digit(6, 11.4),
         ];
-        let channels = [
-            ChannelPieces {
-                id: 0,
-                lexes: &[],
-                pieces: &asker,
-            },
-            ChannelPieces {
-                id: 1,
-                lexes: &[],
-                pieces: &answerer,
-            },
-        ];
+        let channels = asker_and_answerer(&asker, &answerer);
         let hits = [hit(0, Category::Card, 0, 0.0)];
         let found = answers(&rules(), &channels, &hits);
         assert_eq!(found.len(), 1);
@@ -455,18 +460,7 @@ mod tests {
             piece(PieceKind::Other, 3, 3.0),
         ];
         let answerer = vec![digit(0, 1.0), digit(1, 1.4), digit(2, 1.8), digit(3, 3.6)];
-        let channels = [
-            ChannelPieces {
-                id: 0,
-                lexes: &[],
-                pieces: &asker,
-            },
-            ChannelPieces {
-                id: 1,
-                lexes: &[],
-                pieces: &answerer,
-            },
-        ];
+        let channels = asker_and_answerer(&asker, &answerer);
         let found = answers(&rules(), &channels, &[hit(0, Category::Ssn, 0, 0.0)]);
         assert_eq!((found[0].first, found[0].last), (0, 2));
         // A negative phrase at 1.5 s ends it after two digits: too few for an SSN.

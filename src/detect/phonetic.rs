@@ -70,12 +70,23 @@ impl Phonetic {
     }
 }
 
+/// A word that is not plain ASCII gets empty codes, which sound like nothing: the
+/// encoder slices by bytes and panics inside other scripts ("GᏤ"), and it only knows
+/// English spelling anyway.
 fn codes(dm: &DoubleMetaphone, word: &str) -> Codes {
+    let letters = word.chars().count();
+    if !word.is_ascii() {
+        return Codes {
+            primary: String::new(),
+            alternate: String::new(),
+            letters,
+        };
+    }
     let r = dm.double_metaphone(word);
     Codes {
         primary: r.primary(),
         alternate: r.alternate(),
-        letters: word.chars().count(),
+        letters,
     }
 }
 
@@ -134,5 +145,15 @@ mod tests {
         assert!(!like("on", "one"));
         assert!(!like("glasses", "card"));
         assert!(!like("order", "card"));
+    }
+
+    #[test]
+    fn words_in_other_scripts_sound_like_nothing() {
+        let p = table();
+        for w in ["GᏤ", "twö", "三", "Ꮴne"] {
+            let c = p.codes(w);
+            assert!(!p.sounds_like_digit(w), "{w}");
+            assert!(!p.sounds_like(&c, &p.codes("card")), "{w}");
+        }
     }
 }
