@@ -70,7 +70,17 @@ impl Phonetic {
     }
 }
 
+/// The codes of `word`; none for a word with letters outside ASCII, which Double
+/// Metaphone (an English algorithm) does not code and rphonetic cuts mid-character
+/// ("CᎠ" panicked the detector). A word without codes sounds like nothing.
 fn codes(dm: &DoubleMetaphone, word: &str) -> Codes {
+    if !word.is_ascii() {
+        return Codes {
+            primary: String::new(),
+            alternate: String::new(),
+            letters: word.chars().count(),
+        };
+    }
     let r = dm.double_metaphone(word);
     Codes {
         primary: r.primary(),
@@ -134,5 +144,14 @@ mod tests {
         assert!(!like("on", "one"));
         assert!(!like("glasses", "card"));
         assert!(!like("order", "card"));
+    }
+
+    #[test]
+    fn words_outside_ascii_have_no_codes_and_do_not_panic() {
+        let p = table();
+        for word in ["cᎠ", "café", "ｃａｒｄ", "卡号"] {
+            assert!(!p.sounds_like(&p.codes(word), &p.codes("card")), "{word}");
+            assert!(!p.sounds_like_digit(word), "{word}");
+        }
     }
 }
