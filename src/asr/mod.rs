@@ -49,6 +49,7 @@ pub struct Segment {
 }
 
 mod pauses;
+pub mod script;
 pub mod speech_only;
 pub mod transcribe;
 mod watch;
