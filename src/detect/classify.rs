@@ -7,6 +7,7 @@ use regex::Regex;
 
 use crate::time::Span;
 
+use super::cn_numbers;
 use super::lexicon::{Category, Lex, LexKind, Lexicon};
 use super::normalize::{Piece, PieceKind};
 use super::phonetic::Codes;
@@ -257,6 +258,11 @@ impl Classifier<'_> {
                 0.98,
                 true,
             );
+        }
+        if n == d.len() {
+            if let Some(dec) = cn_numbers::decide(pure, ctxs) {
+                return Some(dec);
+            }
         }
         if n == d.len() && is_card(pure) {
             return decision(EntityKind::Card, "luhn+issuer", 0.97, true);

@@ -24,7 +24,7 @@ pub(crate) enum LexKind {
 /// One lexeme of one word of one channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Lex {
-    /// Lower-cased; digits as ASCII (full-width digits are folded).
+    /// Lower-cased; full-width forms (digits, letters, punctuation) folded to ASCII.
     pub text: String,
     pub kind: LexKind,
     /// Index of the word in the channel's word list.
@@ -262,12 +262,24 @@ fn fold_digit(c: char) -> Option<char> {
     }
 }
 
+/// A full-width form (Ｘ, ，, ？, as Chinese input writes them) read as its ASCII
+/// character; every other character as it is.
+fn fold_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+        _ => c,
+    }
+}
+
 /// Cuts `word` into lexemes appended to `out`. A hyphen between letters ("forty-one",
 /// "mm-hm") is dropped so both halves are words of their own.
 pub(crate) fn lex_word(word: &Word, word_idx: usize, group: &mut u32, out: &mut Vec<Lex>) {
     let text = word.text.as_str();
     let timing = Timing::new(word);
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let chars: Vec<(usize, char)> = text
+        .char_indices()
+        .map(|(b, c)| (b, fold_width(c)))
+        .collect();
     let mut i = 0;
     let mut in_numeral = false;
     while i < chars.len() {
@@ -452,6 +464,17 @@ mod tests {
         assert_eq!(out[2].span, Span::new(400, 600));
         assert_eq!(out[3].span, Span::new(600, 800));
         assert!(out[..4].iter().all(|l| l.num_group == out[0].num_group));
+    }
+
+    #[test]
+    fn full_width_forms_read_as_ascii() {
+        let w = word("００２Ｘ，", (0, 500), &[]);
+        let mut out = Vec::new();
+        lex_word(&w, 0, &mut 0, &mut out);
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["0", "0", "2", "x", ","]);
+        assert_eq!(out[3].kind, LexKind::Alpha);
+        assert_eq!(&w.text[out[3].bytes.clone()], "Ｘ");
     }
 
     #[test]

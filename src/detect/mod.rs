@@ -13,7 +13,8 @@
 //!    next to digits), separators, fillers and other words.
 //! 3. `classify` stitches digits into runs across separators, fillers and short pauses
 //!    (a context phrase on the other channel ends a run), finds context phrases on both
-//!    channels, and decides each run: checksums first (card, CN ID), then the context
+//!    channels, and decides each run: checksums first (card, CN ID; `cn_numbers` for
+//!    the first-generation 15-digit ID, which has none), then the context
 //!    near it (CVV, expiry, SSN, ID; negative only when nearest), then the fail-closed
 //!    rules for long runs. Parts of a card split by chatter are joined when their digits
 //!    together pass a checksum; digits soon after a card count as its code or expiry.
@@ -32,6 +33,7 @@
 
 mod answer;
 mod classify;
+mod cn_numbers;
 mod dense;
 mod detector;
 mod items;
