@@ -11,6 +11,7 @@ use super::cn_numbers;
 use super::lexicon::{Category, Lex, LexKind, Lexicon};
 use super::normalize::{Piece, PieceKind};
 use super::phonetic::Codes;
+use super::pinyin_context::Readings;
 use super::rules::Thresholds;
 use super::validate::{is_card, is_cn_id, is_expiry, is_ssn, luhn};
 use super::EntityKind;
@@ -59,6 +60,10 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
             .collect(),
         _ => Vec::new(),
     };
+    let readings: Vec<Option<Readings>> = match &lx.pinyin {
+        Some(_) => lexes.iter().map(Readings::of).collect(),
+        None => Vec::new(),
+    };
     let mut hits = Vec::new();
     let mut k = 0;
     while k < idx.len() {
@@ -73,7 +78,8 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
         });
         let found = found
             .map(|(toks, cat)| (toks.len(), *cat))
-            .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes));
+            .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes))
+            .or_else(|| pinyin_phrase(lx, &idx[k..], &readings));
         match found {
             Some((n, cat)) => {
                 let (a, b) = (idx[k], idx[k + n - 1]);
@@ -89,6 +95,22 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
         }
     }
     hits
+}
+
+/// A Chinese phrase asking for a sensitive item said at `at` (context lexeme indices) in
+/// homophones ("身份正好" for 身份证号); see [`super::pinyin_context`].
+fn pinyin_phrase(
+    lx: &Lexicon,
+    at: &[usize],
+    readings: &[Option<Readings>],
+) -> Option<(usize, Category)> {
+    let table = lx.pinyin.as_ref()?;
+    let heard: Vec<Option<&Readings>> = at
+        .iter()
+        .take(table.longest())
+        .map(|&i| readings.get(i).and_then(Option::as_ref))
+        .collect();
+    table.phrase_at(&heard)
 }
 
 /// A phrase asking for a sensitive item said at `at` (context lexeme indices) with one

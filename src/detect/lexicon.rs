@@ -10,6 +10,7 @@ use crate::asr::Word;
 use crate::time::Span;
 
 use super::phonetic::{Codes, Phonetic};
+use super::pinyin_context::PinyinContext;
 use super::rules::{Language, Rules};
 use super::DetectError;
 
@@ -79,6 +80,9 @@ pub(crate) struct Lexicon {
     /// Phrases of two or more words that ask for a sensitive item, with each word's
     /// codes, for matching with one word heard as a sound-alike; longest first.
     pub sound_phrases: Vec<(Vec<String>, Vec<Codes>, Category)>,
+    /// Chinese phrases that ask for a sensitive item, by pinyin, for matching when
+    /// Whisper wrote them in homophones (None without Chinese).
+    pub pinyin: Option<PinyinContext>,
 }
 
 fn one_digit(value: &str) -> Option<u8> {
@@ -111,6 +115,7 @@ impl Lexicon {
             phrases: HashMap::new(),
             phonetic: None,
             sound_phrases: Vec::new(),
+            pinyin: None,
         };
         for lang in rules.active_langs() {
             for (weak, map) in [(true, &lang.homophones), (false, &lang.digits)] {
@@ -217,6 +222,14 @@ impl Lexicon {
             lx.sound_phrases
                 .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
             lx.phonetic = Some(phonetic);
+        }
+        if rules.languages.contains(&Language::Zh) {
+            lx.pinyin = Some(PinyinContext::new(
+                lx.phrases
+                    .values()
+                    .flatten()
+                    .map(|(toks, cat)| (&toks[..], *cat)),
+            ));
         }
         lx.multi.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         for v in lx.phrases.values_mut() {

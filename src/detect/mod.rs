@@ -13,8 +13,10 @@
 //!    next to digits), separators, fillers and other words.
 //! 3. `classify` stitches digits into runs across separators, fillers and short pauses
 //!    (a context phrase on the other channel ends a run), finds context phrases on both
-//!    channels, and decides each run: checksums first (card, CN ID; `cn_numbers` for
-//!    the first-generation 15-digit ID, which has none), then the context
+//!    channels (as written, or by sound: `phonetic` for English sound-alikes,
+//!    `pinyin_context` for Mandarin homophones such as 身份正好 for 身份证号), and decides
+//!    each run: checksums first (card, CN ID; `cn_numbers` for the first-generation
+//!    15-digit ID, which has none), then the context
 //!    near it (CVV, expiry, SSN, ID; negative only when nearest), then the fail-closed
 //!    rules for long runs. Parts of a card split by chatter are joined when their digits
 //!    together pass a checksum; digits soon after a card count as its code or expiry.
@@ -42,6 +44,7 @@ mod lexicon;
 mod mask;
 mod normalize;
 mod phonetic;
+mod pinyin_context;
 mod rules;
 pub mod validate;
 
