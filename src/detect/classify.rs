@@ -254,6 +254,8 @@ pub(crate) struct CustomDigits {
 pub(crate) struct Classifier<'a> {
     pub th: &'a Thresholds,
     pub custom: &'a [CustomDigits],
+    /// Whether mainland mobile numbers are redacted (opt-in in the rules).
+    pub mobile: bool,
 }
 
 fn is_payment(cat: &Category) -> bool {
@@ -282,7 +284,7 @@ impl Classifier<'_> {
             );
         }
         if n == d.len() {
-            if let Some(dec) = cn_numbers::decide(pure, ctxs) {
+            if let Some(dec) = cn_numbers::decide(pure, ctxs, self.mobile) {
                 return Some(dec);
             }
         }

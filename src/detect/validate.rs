@@ -1,6 +1,6 @@
 //! Checksums and number-format rules: Luhn, card issuer ranges and lengths, GB 11643-1999
 //! (Chinese resident ID: checksum, birth date, region) and the first-generation 15-digit
-//! resident ID, US SSN rules, expiry dates.
+//! resident ID, US SSN rules, expiry dates, mainland mobile numbers.
 //! Pure functions over ASCII digit strings; they must not log or keep what they check.
 
 /// Luhn (mod 10) over ASCII digits; false for anything else or fewer than two digits.
@@ -108,6 +108,19 @@ pub fn is_cn_id15(id: &[u8]) -> bool {
     cn_region(id) && valid_date(&date)
 }
 
+/// A mainland China mobile number: 11 digits starting 13–19, optionally after the
+/// country code 86.
+pub fn is_cn_mobile(d: &[u8]) -> bool {
+    let d = match d.len() {
+        13 if d.starts_with(b"86") => &d[2..],
+        _ => d,
+    };
+    d.len() == 11
+        && d.iter().all(u8::is_ascii_digit)
+        && d[0] == b'1'
+        && (b'3'..=b'9').contains(&d[1])
+}
+
 fn valid_date(yyyymmdd: &[u8]) -> bool {
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
         std::str::from_utf8(&yyyymmdd[r]).ok()?.parse().ok()
@@ -209,6 +222,17 @@ mod tests {
         assert!(!is_cn_id15(b"110105490230002")); // no Feb 30
         assert!(!is_cn_id15(b"11010549123100")); // 14 digits
         assert!(!is_cn_id15(b"11010519491231002X"));
+    }
+
+    #[test]
+    fn mobile_numbers() {
+        assert!(is_cn_mobile(b"13800138000"));
+        assert!(is_cn_mobile(b"19912345678"));
+        assert!(is_cn_mobile(b"8613800138000"));
+        assert!(!is_cn_mobile(b"12800138000")); // 12 is no mobile prefix
+        assert!(!is_cn_mobile(b"1380013800"));
+        assert!(!is_cn_mobile(b"23800138000"));
+        assert!(!is_cn_mobile(b"8713800138000"));
     }
 
     #[test]
