@@ -9,6 +9,7 @@
 pub mod bare;
 pub mod ct2;
 pub mod ggml;
+pub mod language;
 pub mod mel;
 pub mod model;
 pub mod quantize;
