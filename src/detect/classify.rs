@@ -132,12 +132,25 @@ fn sound_alike_phrase(
                 continue;
             }
             match codes.get(i).and_then(Option::as_ref) {
-                Some(c) if p.sounds_like(c, tc) => alike += 1,
+                Some(c) if p.sounds_like(c, tc) && !is_number_word(lx, &lexes[i]) => alike += 1,
                 _ => return None,
             }
         }
         (alike <= 1).then_some((toks.len(), *cat))
     })
+}
+
+/// A word that is itself part of a spoken number ("twenty", "hundred", "for"): never
+/// taken for a sound-alike of a phrase word, or "eighty three twenty one" would hold the
+/// phrase "three digit" and cut the number it is in two.
+fn is_number_word(lx: &Lexicon, l: &Lex) -> bool {
+    let t = l.text.as_str();
+    lx.digit.contains_key(t)
+        || lx.teens.contains_key(t)
+        || lx.tens.contains_key(t)
+        || lx.repeats.contains_key(t)
+        || lx.hundred.contains(t)
+        || lx.thousand.contains(t)
 }
 
 /// Digit runs of one channel: indices into `pieces` of the digits (and a trailing check
