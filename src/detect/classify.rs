@@ -79,7 +79,7 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
         let found = found
             .map(|(toks, cat)| (toks.len(), *cat))
             .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes))
-            .or_else(|| pinyin_phrase(lx, &idx[k..], &readings));
+            .or_else(|| lx.pinyin.as_ref()?.phrase_at_lexemes(&idx[k..], &readings));
         match found {
             Some((n, cat)) => {
                 let (a, b) = (idx[k], idx[k + n - 1]);
@@ -95,22 +95,6 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
         }
     }
     hits
-}
-
-/// A Chinese phrase asking for a sensitive item said at `at` (context lexeme indices) in
-/// homophones ("身份正好" for 身份证号); see [`super::pinyin_context`].
-fn pinyin_phrase(
-    lx: &Lexicon,
-    at: &[usize],
-    readings: &[Option<Readings>],
-) -> Option<(usize, Category)> {
-    let table = lx.pinyin.as_ref()?;
-    let heard: Vec<Option<&Readings>> = at
-        .iter()
-        .take(table.longest())
-        .map(|&i| readings.get(i).and_then(Option::as_ref))
-        .collect();
-    table.phrase_at(&heard)
 }
 
 /// A phrase asking for a sensitive item said at `at` (context lexeme indices) with one
@@ -132,25 +116,12 @@ fn sound_alike_phrase(
                 continue;
             }
             match codes.get(i).and_then(Option::as_ref) {
-                Some(c) if p.sounds_like(c, tc) && !is_number_word(lx, &lexes[i]) => alike += 1,
+                Some(c) if p.sounds_like(c, tc) && !lx.is_number_word(&lexes[i].text) => alike += 1,
                 _ => return None,
             }
         }
         (alike <= 1).then_some((toks.len(), *cat))
     })
-}
-
-/// A word that is itself part of a spoken number ("twenty", "hundred", "for"): never
-/// taken for a sound-alike of a phrase word, or "eighty three twenty one" would hold the
-/// phrase "three digit" and cut the number it is in two.
-fn is_number_word(lx: &Lexicon, l: &Lex) -> bool {
-    let t = l.text.as_str();
-    lx.digit.contains_key(t)
-        || lx.teens.contains_key(t)
-        || lx.tens.contains_key(t)
-        || lx.repeats.contains_key(t)
-        || lx.hundred.contains(t)
-        || lx.thousand.contains(t)
 }
 
 /// Digit runs of one channel: indices into `pieces` of the digits (and a trailing check

@@ -238,6 +238,18 @@ impl Lexicon {
         Ok(lx)
     }
 
+    /// Whether a lexeme's text is itself part of a spoken number ("twenty", "hundred",
+    /// "for"): such a word is never taken for a sound-alike of a phrase word, or "eighty
+    /// three twenty one" would hold the phrase "three digit" and cut its number in two.
+    pub fn is_number_word(&self, text: &str) -> bool {
+        self.digit.contains_key(text)
+            || self.teens.contains_key(text)
+            || self.tens.contains_key(text)
+            || self.repeats.contains_key(text)
+            || self.hundred.contains(text)
+            || self.thousand.contains(text)
+    }
+
     fn add_phrase(&mut self, phrase: &str, cat: Category) {
         let toks = phrase_lexemes(phrase);
         if let Some(first) = toks.first() {

@@ -127,8 +127,24 @@ impl PinyinContext {
     }
 
     /// Syllables of the longest phrase: how much of what was heard a match can use.
-    pub fn longest(&self) -> usize {
+    fn longest(&self) -> usize {
         self.phrases.first().map_or(0, |p| p.0.len())
+    }
+
+    /// [`PinyinContext::phrase_at`] for a phrase said at `at` (indices of context lexemes,
+    /// as `classify` walks them), given the readings of every lexeme of the channel:
+    /// "身份正好" for 身份证号.
+    pub fn phrase_at_lexemes(
+        &self,
+        at: &[usize],
+        readings: &[Option<Readings>],
+    ) -> Option<(usize, Category)> {
+        let heard: Vec<Option<&Readings>> = at
+            .iter()
+            .take(self.longest())
+            .map(|&i| readings.get(i).and_then(Option::as_ref))
+            .collect();
+        self.phrase_at(&heard)
     }
 
     /// The longest phrase said at the start of `heard` (readings of consecutive context
