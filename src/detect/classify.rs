@@ -61,7 +61,10 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
         _ => Vec::new(),
     };
     let readings: Vec<Option<Readings>> = match &lx.pinyin {
-        Some(_) => lexes.iter().map(Readings::of).collect(),
+        Some(_) => lexes
+            .iter()
+            .map(|l| Readings::of(l, |t| lx.is_digit(t)))
+            .collect(),
         None => Vec::new(),
     };
     let mut hits = Vec::new();

@@ -224,18 +224,25 @@ impl Lexicon {
             lx.phonetic = Some(phonetic);
         }
         if rules.languages.contains(&Language::Zh) {
-            lx.pinyin = Some(PinyinContext::new(
+            let pinyin = PinyinContext::new(
                 lx.phrases
                     .values()
                     .flatten()
                     .map(|(toks, cat)| (&toks[..], *cat)),
-            ));
+                |t| lx.is_digit(t),
+            );
+            lx.pinyin = Some(pinyin);
         }
         lx.multi.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         for v in lx.phrases.values_mut() {
             v.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         }
         Ok(lx)
+    }
+
+    /// Whether a lexeme's text is a digit ("7", "七", "幺", "seven"), not a homophone.
+    pub fn is_digit(&self, text: &str) -> bool {
+        matches!(self.digit.get(text), Some(&(_, false)))
     }
 
     /// Whether a lexeme's text is itself part of a spoken number ("twenty", "hundred",

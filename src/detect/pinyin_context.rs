@@ -10,11 +10,17 @@
 
 use pinyin::ToPinyinMulti;
 
-use super::lexicon::{Category, Lex, LexKind};
+use super::lexicon::{is_cjk, Category, Lex, LexKind};
 
 /// The toneless readings of one heard character or digit ("号" → hao; "长" → chang, zhang).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Readings(Vec<&'static str>);
+pub(crate) struct Readings {
+    syllables: Vec<&'static str>,
+    /// A digit (numeral or Chinese digit character, not a homophone): a digit said is
+    /// part of a number, so it never stands for a phrase word that is not a digit
+    /// ("到7" is not 到期, "有效七" is not 有效期), only for one that is ("后3位").
+    digit: bool,
+}
 
 /// Mandarin readings of the digits 0–9 as numerals are read out (1 also yāo, 2 also liǎng),
 /// so a numeral written inside a phrase ("后3位") is heard as its syllable.
@@ -39,41 +45,48 @@ const MIN_SYLLABLES: usize = 2;
 const MIN_SYLLABLES_FOR_LETTER_OFF: usize = 4;
 
 impl Readings {
-    /// The readings of a heard lexeme: a Chinese character or a numeral digit.
-    pub fn of(l: &Lex) -> Option<Readings> {
+    /// The readings of a heard lexeme: a Chinese character or a numeral digit;
+    /// `is_digit` tells a Chinese digit character (一, 幺, 两) from other characters.
+    pub fn of(l: &Lex, is_digit: impl Fn(&str) -> bool) -> Option<Readings> {
         match l.kind {
             LexKind::Num => {
                 let d = l.text.as_bytes().first()?.checked_sub(b'0')?;
-                DIGIT_READINGS
-                    .get(usize::from(d))
-                    .map(|r| Readings(r.to_vec()))
+                DIGIT_READINGS.get(usize::from(d)).map(|r| Readings {
+                    syllables: r.to_vec(),
+                    digit: true,
+                })
             }
-            LexKind::Cjk => Self::of_char(l.text.chars().next()?),
+            LexKind::Cjk => Self::of_char(l.text.chars().next()?, is_digit(&l.text)),
             _ => None,
         }
     }
 
-    fn of_char(c: char) -> Option<Readings> {
-        let mut out: Vec<&'static str> = Vec::new();
+    fn of_char(c: char, digit: bool) -> Option<Readings> {
+        let mut syllables: Vec<&'static str> = Vec::new();
         for p in c.to_pinyin_multi()? {
             let plain = p.plain();
-            if !out.contains(&plain) {
-                out.push(plain);
+            if !syllables.contains(&plain) {
+                syllables.push(plain);
             }
         }
-        (!out.is_empty()).then_some(Readings(out))
+        (!syllables.is_empty()).then_some(Readings { syllables, digit })
+    }
+
+    /// Whether this heard syllable may stand for the phrase's at all.
+    fn may_be(&self, phrase: &Readings) -> bool {
+        !self.digit || phrase.digit
     }
 
     fn equal(&self, other: &Readings) -> bool {
-        self.0.iter().any(|a| other.0.contains(a))
+        self.syllables.iter().any(|a| other.syllables.contains(a))
     }
 
     /// Close but not equal: the same once the usual mergers are folded (zh/z, ch/c,
     /// sh/s, n/l, -ng/-n: southern accents and the phone band blur exactly these), or,
     /// when `letter_off`, one letter apart.
     fn close(&self, other: &Readings, letter_off: bool) -> bool {
-        self.0.iter().any(|a| {
-            other.0.iter().any(|b| {
+        self.syllables.iter().any(|a| {
+            other.syllables.iter().any(|b| {
                 let (fa, fb) = (fold_mergers(a), fold_mergers(b));
                 fa == fb || (letter_off && strsim::levenshtein(&fa, &fb) == 1)
             })
@@ -103,7 +116,11 @@ pub(crate) struct PinyinContext {
 impl PinyinContext {
     /// A table of the phrases (lexeme texts and category) that ask for a sensitive item;
     /// phrases with anything but Chinese characters, or under two syllables, are left out.
-    pub fn new<'a>(phrases: impl IntoIterator<Item = (&'a [String], Category)>) -> Self {
+    /// `is_digit` tells the digit characters (三 in 后三位).
+    pub fn new<'a>(
+        phrases: impl IntoIterator<Item = (&'a [String], Category)>,
+        is_digit: impl Fn(&str) -> bool,
+    ) -> Self {
         let mut out: Vec<(Vec<Readings>, Category)> = phrases
             .into_iter()
             .filter(|(_, cat)| !matches!(cat, Category::Negative | Category::Custom(_)))
@@ -114,7 +131,8 @@ impl PinyinContext {
                     let (Some(c), None) = (chars.next(), chars.next()) else {
                         return None;
                     };
-                    readings.push(Readings::of_char(c).filter(|_| super::lexicon::is_cjk(c))?);
+                    let digit = is_digit(t);
+                    readings.push(Readings::of_char(c, digit).filter(|_| is_cjk(c))?);
                 }
                 (readings.len() >= MIN_SYLLABLES).then_some((readings, cat))
             })
@@ -157,6 +175,9 @@ impl PinyinContext {
             let mut close = 0;
             for (h, s) in window.iter().zip(syllables) {
                 let h = (*h)?;
+                if !h.may_be(s) {
+                    return None;
+                }
                 if h.equal(s) {
                     continue;
                 }
@@ -193,6 +214,10 @@ mod tests {
             .collect()
     }
 
+    fn is_digit(t: &str) -> bool {
+        "零一二三四五六七八九幺两洞".contains(t) && t.chars().count() == 1
+    }
+
     fn table() -> PinyinContext {
         let phrase = |p: &str| p.chars().map(|c| c.to_string()).collect::<Vec<String>>();
         let phrases = [
@@ -205,11 +230,14 @@ mod tests {
             (phrase("截止日期"), Category::Expiry),
             (phrase("订单"), Category::Negative),
         ];
-        PinyinContext::new(phrases.iter().map(|(p, c)| (&p[..], *c)))
+        PinyinContext::new(phrases.iter().map(|(p, c)| (&p[..], *c)), is_digit)
     }
 
     fn heard(ctx: &PinyinContext, text: &str) -> Option<(usize, Category)> {
-        let readings: Vec<Option<Readings>> = lexes(text).iter().map(Readings::of).collect();
+        let readings: Vec<Option<Readings>> = lexes(text)
+            .iter()
+            .map(|l| Readings::of(l, is_digit))
+            .collect();
         let refs: Vec<Option<&Readings>> = readings.iter().map(Option::as_ref).collect();
         ctx.phrase_at(&refs)
     }
@@ -238,6 +266,15 @@ mod tests {
         assert_eq!(heard(&t, "银行可以"), None);
         assert_eq!(heard(&t, "有效地"), None);
         assert_eq!(heard(&t, "看好"), None);
+    }
+
+    #[test]
+    fn a_digit_said_stands_only_for_a_digit_of_a_phrase() {
+        let t = table();
+        assert_eq!(heard(&t, "有效七"), None);
+        assert_eq!(heard(&t, "有效7"), None);
+        assert_eq!(heard(&t, "有效起"), Some((3, Category::Expiry)));
+        assert_eq!(heard(&t, "后三位"), Some((3, Category::Cvv)));
     }
 
     #[test]
