@@ -191,7 +191,9 @@ struct Common {
     /// Model name (tiny.en, base) or path to a ggml file.
     #[arg(long, default_value = "tiny.en")]
     model: String,
-    /// Spoken language: en, zh (needs --model base), or auto.
+    /// Spoken language: en, zh (needs --model base), or auto (`redact` picks each call's
+    /// language with Whisper's language identification, then tiny.en or --model for
+    /// English and base for Mandarin).
     #[arg(long, default_value = "en")]
     lang: String,
     /// Detection rules (TOML) layered over the built-in defaults.

@@ -9,6 +9,7 @@
 pub mod bare;
 pub mod ct2;
 pub mod ggml;
+pub mod language;
 pub mod mel;
 pub mod model;
 pub mod quantize;
@@ -49,6 +50,7 @@ pub struct Segment {
 }
 
 mod pauses;
+pub mod script;
 pub mod speech_only;
 pub mod transcribe;
 mod watch;

@@ -15,6 +15,7 @@ use whisper_rs::{
     WhisperContextParameters, WhisperState,
 };
 
+use super::script;
 use super::watch::{loop_start, PassWatch};
 use super::window::{frame_rms, pause_level, FRAME};
 pub use super::words::TimingMode;
@@ -247,15 +248,16 @@ impl Transcriber {
             Pass::Heard(raw) => raw,
             Pass::Looped { from } => return Err(self.trusted_before_loop(samples, offset, from)),
         };
-        let mut segments = assemble(
-            &raw,
-            self.eot,
-            self.cfg.timing,
-            offset,
-            samples.len() as u64,
-        );
+        let mut segments = self.assembled(&raw, offset, samples.len() as u64);
         extend_squeezed_end(&mut segments, samples, offset);
         Ok(segments)
+    }
+
+    /// Words of one pass, in the script their language's readers expect.
+    fn assembled(&self, raw: &[RawSegment], offset: u64, len: u64) -> Vec<Segment> {
+        let mut segments = assemble(raw, self.eot, self.cfg.timing, offset, len);
+        script::fold_segments(&self.cfg.language, &mut segments);
+        segments
     }
 
     /// A window whose passes all looped: what came before the loop (from sample `from`
@@ -279,7 +281,7 @@ impl Transcriber {
         }
         let prefix = &samples[..cut];
         let completed = match self.decode(prefix, false, Search::Greedy) {
-            Ok(Pass::Heard(raw)) => assemble(&raw, self.eot, self.cfg.timing, offset, cut as u64),
+            Ok(Pass::Heard(raw)) => self.assembled(&raw, offset, cut as u64),
             _ => return whole(),
         };
         let unsure = Span::new(offset + cut as u64, window.end);

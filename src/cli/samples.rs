@@ -4,6 +4,9 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+use hushline::asr::language::LanguageId;
+use hushline::audio::AudioSource;
+
 /// The demo's key lives outside the output folder: beside the user's config.
 fn demo_key_path() -> PathBuf {
     let base = std::env::var_os("XDG_CONFIG_HOME")
@@ -27,28 +30,57 @@ fn sample_language(input: &Path) -> String {
         .unwrap_or_else(|| "en".into())
 }
 
+/// The languages `--lang auto` chooses among: those the detector has words for.
+const AUTO_LANGUAGES: [&str; 2] = ["en", "zh"];
+
 /// One engine per spoken language, built on first use: tiny.en for English, the
 /// multilingual base model for anything else.
-struct Engines {
+pub(crate) struct Engines {
     keyring: Arc<Keyring>,
     /// The model for English calls; other languages use base.
     english_model: String,
+    /// Detection rules file layered over the defaults, for every engine.
+    rules: Option<PathBuf>,
     /// Files each engine redacts at once (each with cores / jobs whisper threads).
     jobs: usize,
     built: Vec<(String, Engine)>,
+    /// Language identification (base) for `--lang auto`, loaded on first use.
+    language_id: Option<LanguageId>,
 }
 
 impl Engines {
-    fn new(keyring: Arc<Keyring>, english_model: &str, jobs: usize) -> Self {
+    pub(crate) fn new(keyring: Arc<Keyring>, english_model: &str, jobs: usize) -> Self {
         Engines {
             keyring,
             english_model: english_model.to_string(),
+            rules: None,
             jobs,
             built: Vec::new(),
+            language_id: None,
         }
     }
 
-    fn for_language(&mut self, lang: &str) -> Result<&Engine> {
+    pub(crate) fn with_rules(mut self, rules: Option<PathBuf>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// The language `input` is spoken in, by Whisper's language identification (English
+    /// when there is too little speech to tell).
+    pub(crate) fn identify(&mut self, input: &AudioSource) -> Result<String> {
+        let lid = match self.language_id.take() {
+            Some(lid) => lid,
+            None => {
+                let path = model::ensure("base", &models_dir())?;
+                LanguageId::load(&path, whisper_threads(self.jobs))?
+            }
+        };
+        let found = pipeline::language::call_language(&lid, input, &AUTO_LANGUAGES);
+        self.language_id = Some(lid);
+        Ok(found?.unwrap_or_else(|| "en".into()))
+    }
+
+    pub(crate) fn for_language(&mut self, lang: &str) -> Result<&Engine> {
         if let Some(i) = self.built.iter().position(|(l, _)| l == lang) {
             return Ok(&self.built[i].1);
         }
@@ -60,7 +92,7 @@ impl Engines {
                 "base".into()
             },
             lang: lang.to_string(),
-            rules: None,
+            rules: self.rules.clone(),
         };
         let engine = build_engine(&common, &self.keyring, self.jobs)?;
         self.built.push((lang.to_string(), engine));

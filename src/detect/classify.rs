@@ -7,9 +7,11 @@ use regex::Regex;
 
 use crate::time::Span;
 
+use super::cn_numbers;
 use super::lexicon::{Category, Lex, LexKind, Lexicon};
 use super::normalize::{Piece, PieceKind};
 use super::phonetic::Codes;
+use super::pinyin_context::Readings;
 use super::rules::Thresholds;
 use super::validate::{is_card, is_cn_id, is_expiry, is_ssn, luhn};
 use super::EntityKind;
@@ -58,6 +60,13 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
             .collect(),
         _ => Vec::new(),
     };
+    let readings: Vec<Option<Readings>> = match &lx.pinyin {
+        Some(_) => lexes
+            .iter()
+            .map(|l| Readings::of(l, |t| lx.is_digit(t)))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut hits = Vec::new();
     let mut k = 0;
     while k < idx.len() {
@@ -72,7 +81,8 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
         });
         let found = found
             .map(|(toks, cat)| (toks.len(), *cat))
-            .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes));
+            .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes))
+            .or_else(|| lx.pinyin.as_ref()?.phrase_at_lexemes(&idx[k..], &readings));
         match found {
             Some((n, cat)) => {
                 let (a, b) = (idx[k], idx[k + n - 1]);
@@ -234,6 +244,8 @@ pub(crate) struct CustomDigits {
 pub(crate) struct Classifier<'a> {
     pub th: &'a Thresholds,
     pub custom: &'a [CustomDigits],
+    /// Whether mainland mobile numbers are redacted (opt-in in the rules).
+    pub mobile: bool,
 }
 
 fn is_payment(cat: &Category) -> bool {
@@ -260,6 +272,11 @@ impl Classifier<'_> {
                 0.98,
                 true,
             );
+        }
+        if n == d.len() {
+            if let Some(dec) = cn_numbers::decide(pure, ctxs, self.mobile) {
+                return Some(dec);
+            }
         }
         if n == d.len() && is_card(pure) {
             return decision(EntityKind::Card, "luhn+issuer", 0.97, true);

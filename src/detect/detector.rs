@@ -123,6 +123,7 @@ impl Detector {
         let classifier = Classifier {
             th: &self.rules.thresholds,
             custom: &self.custom_digits,
+            mobile: self.rules.mobile.enabled,
         };
         let answers = self.answers(&channels, &hits);
         let mut items: Vec<(usize, Item)> = Vec::new();

@@ -10,6 +10,7 @@ use crate::asr::Word;
 use crate::time::Span;
 
 use super::phonetic::{Codes, Phonetic};
+use super::pinyin_context::PinyinContext;
 use super::rules::{Language, Rules};
 use super::DetectError;
 
@@ -24,7 +25,7 @@ pub(crate) enum LexKind {
 /// One lexeme of one word of one channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Lex {
-    /// Lower-cased; digits as ASCII (full-width digits are folded).
+    /// Lower-cased; full-width forms (digits, letters, punctuation) folded to ASCII.
     pub text: String,
     pub kind: LexKind,
     /// Index of the word in the channel's word list.
@@ -79,6 +80,9 @@ pub(crate) struct Lexicon {
     /// Phrases of two or more words that ask for a sensitive item, with each word's
     /// codes, for matching with one word heard as a sound-alike; longest first.
     pub sound_phrases: Vec<(Vec<String>, Vec<Codes>, Category)>,
+    /// Chinese phrases that ask for a sensitive item, by pinyin, for matching when
+    /// Whisper wrote them in homophones (None without Chinese).
+    pub pinyin: Option<PinyinContext>,
 }
 
 fn one_digit(value: &str) -> Option<u8> {
@@ -91,17 +95,6 @@ fn bad_entry(what: &str, key: &str) -> DetectError {
 }
 
 impl Lexicon {
-    /// A word that says a number ("three", "twenty", "double", "hundred"): data in a
-    /// run, never a sound-alike of a context word ("three twenty" is not "three digits").
-    pub fn is_number_word(&self, text: &str) -> bool {
-        self.digit.contains_key(text)
-            || self.teens.contains_key(text)
-            || self.tens.contains_key(text)
-            || self.repeats.contains_key(text)
-            || self.hundred.contains(text)
-            || self.thousand.contains(text)
-    }
-
     pub fn new(
         rules: &Rules,
         custom_context: &[(usize, Vec<String>)],
@@ -122,6 +115,7 @@ impl Lexicon {
             phrases: HashMap::new(),
             phonetic: None,
             sound_phrases: Vec::new(),
+            pinyin: None,
         };
         for lang in rules.active_langs() {
             for (weak, map) in [(true, &lang.homophones), (false, &lang.digits)] {
@@ -229,11 +223,38 @@ impl Lexicon {
                 .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
             lx.phonetic = Some(phonetic);
         }
+        if rules.languages.contains(&Language::Zh) {
+            let pinyin = PinyinContext::new(
+                lx.phrases
+                    .values()
+                    .flatten()
+                    .map(|(toks, cat)| (&toks[..], *cat)),
+                |t| lx.is_digit(t),
+            );
+            lx.pinyin = Some(pinyin);
+        }
         lx.multi.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         for v in lx.phrases.values_mut() {
             v.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         }
         Ok(lx)
+    }
+
+    /// Whether a lexeme's text is a digit ("7", "七", "幺", "seven"), not a homophone.
+    pub fn is_digit(&self, text: &str) -> bool {
+        matches!(self.digit.get(text), Some(&(_, false)))
+    }
+
+    /// Whether a lexeme's text is itself part of a spoken number ("twenty", "hundred",
+    /// "for"): such a word is never taken for a sound-alike of a phrase word, or "eighty
+    /// three twenty one" would hold the phrase "three digit" and cut its number in two.
+    pub fn is_number_word(&self, text: &str) -> bool {
+        self.digit.contains_key(text)
+            || self.teens.contains_key(text)
+            || self.tens.contains_key(text)
+            || self.repeats.contains_key(text)
+            || self.hundred.contains(text)
+            || self.thousand.contains(text)
     }
 
     fn add_phrase(&mut self, phrase: &str, cat: Category) {
@@ -273,12 +294,24 @@ fn fold_digit(c: char) -> Option<char> {
     }
 }
 
+/// A full-width form (Ｘ, ，, ？, as Chinese input writes them) read as its ASCII
+/// character; every other character as it is.
+fn fold_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+        _ => c,
+    }
+}
+
 /// Cuts `word` into lexemes appended to `out`. A hyphen between letters ("forty-one",
 /// "mm-hm") is dropped so both halves are words of their own.
 pub(crate) fn lex_word(word: &Word, word_idx: usize, group: &mut u32, out: &mut Vec<Lex>) {
     let text = word.text.as_str();
     let timing = Timing::new(word);
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let chars: Vec<(usize, char)> = text
+        .char_indices()
+        .map(|(b, c)| (b, fold_width(c)))
+        .collect();
     let mut i = 0;
     let mut in_numeral = false;
     while i < chars.len() {
@@ -463,6 +496,17 @@ mod tests {
         assert_eq!(out[2].span, Span::new(400, 600));
         assert_eq!(out[3].span, Span::new(600, 800));
         assert!(out[..4].iter().all(|l| l.num_group == out[0].num_group));
+    }
+
+    #[test]
+    fn full_width_forms_read_as_ascii() {
+        let w = word("００２Ｘ，", (0, 500), &[]);
+        let mut out = Vec::new();
+        lex_word(&w, 0, &mut 0, &mut out);
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["0", "0", "2", "x", ","]);
+        assert_eq!(out[3].kind, LexKind::Alpha);
+        assert_eq!(&w.text[out[3].bytes.clone()], "Ｘ");
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //!    next to digits), separators, fillers and other words.
 //! 3. `classify` stitches digits into runs across separators, fillers and short pauses
 //!    (a context phrase on the other channel ends a run), finds context phrases on both
-//!    channels, and decides each run: checksums first (card, CN ID), then the context
+//!    channels (as written, or by sound: `phonetic` for English sound-alikes,
+//!    `pinyin_context` for Mandarin homophones such as 身份正好 for 身份证号), and decides
+//!    each run: checksums first (card, CN ID; `cn_numbers` for the 15-digit ID and
+//!    opt-in mobile numbers, which have none), then the context
 //!    near it (CVV, expiry, SSN, ID; negative only when nearest), then the fail-closed
 //!    rules for long runs. Parts of a card split by chatter are joined when their digits
 //!    together pass a checksum; digits soon after a card count as its code or expiry.
@@ -32,6 +35,7 @@
 
 mod answer;
 mod classify;
+mod cn_numbers;
 mod dense;
 mod detector;
 mod items;
@@ -40,6 +44,7 @@ mod lexicon;
 mod mask;
 mod normalize;
 mod phonetic;
+mod pinyin_context;
 mod rules;
 pub mod validate;
 
@@ -50,7 +55,7 @@ use crate::time::Span;
 
 pub use detector::Detector;
 pub use keypad::{keypad_words, merge_presses, KeyPress};
-pub use rules::{ContextRules, CustomRule, LangRules, Language, Rules, Thresholds};
+pub use rules::{ContextRules, CustomRule, LangRules, Language, MobileRule, Rules, Thresholds};
 
 /// A word heard (or keyed) on one channel (speaker) of a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +97,8 @@ pub enum EntityKind {
     LongDigitRun,
     /// Keys pressed on the phone that form no other item (a PIN, a menu choice, `#`).
     Dtmf,
+    /// A mainland China mobile number (opt-in: `[mobile] enabled` in the rules).
+    Mobile,
     /// A user-defined entity from the rules file, by name.
     Custom(String),
 }
@@ -115,6 +122,7 @@ impl EntityKind {
             EntityKind::Expiry => "expiry",
             EntityKind::LongDigitRun => "number",
             EntityKind::Dtmf => "dtmf",
+            EntityKind::Mobile => "mobile",
             EntityKind::Custom(name) => name,
         }
     }

@@ -52,6 +52,16 @@ pub struct Rules {
     pub lang: BTreeMap<String, LangRules>,
     #[serde(default)]
     pub custom: Vec<CustomRule>,
+    #[serde(default)]
+    pub mobile: MobileRule,
+}
+
+/// Mainland China mobile numbers (11 digits, 1[3-9]…, optionally after 86): personal
+/// information under Chinese privacy law, but usually wanted audible, so off by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MobileRule {
+    pub enabled: bool,
 }
 
 /// Numeric knobs; see `rules.toml` for why each default is what it is.
@@ -285,6 +295,9 @@ mod tests {
         assert!(r.lang["en"].digits.contains_key("seven"));
         assert!(r.lang["zh"].digits.contains_key("幺"));
         assert_eq!(r.active_langs().count(), 2);
+        assert!(!r.mobile.enabled, "mobile numbers are opt-in");
+        let on = Rules::from_toml_str("[mobile]\nenabled = true").unwrap();
+        assert!(on.mobile.enabled);
     }
 
     #[test]

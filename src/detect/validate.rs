@@ -1,5 +1,6 @@
 //! Checksums and number-format rules: Luhn, card issuer ranges and lengths, GB 11643-1999
-//! (Chinese resident ID: checksum, birth date, region), US SSN rules, expiry dates.
+//! (Chinese resident ID: checksum, birth date, region) and the first-generation 15-digit
+//! resident ID, US SSN rules, expiry dates, mainland mobile numbers.
 //! Pure functions over ASCII digit strings; they must not log or keep what they check.
 
 /// Luhn (mod 10) over ASCII digits; false for anything else or fewer than two digits.
@@ -85,10 +86,39 @@ pub fn is_cn_id(id: &[u8]) -> bool {
     if cn_id_check_char(&id[..17]) != Some(check) {
         return false;
     }
+    cn_region(id) && valid_date(&id[6..14])
+}
+
+/// Whether a resident ID's area code starts with a province-level code of GB/T 2260:
+/// 11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71, 81–82.
+fn cn_region(id: &[u8]) -> bool {
     let province = prefix_num(id, 2).unwrap_or(0);
-    // Province-level codes of GB/T 2260: 11–15, 21–23, 31–37, 41–46, 50–54, 61–65, 71, 81–82.
-    let region_ok = matches!(province, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82);
-    region_ok && valid_date(&id[6..14])
+    matches!(province, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82)
+}
+
+/// The first-generation (1984–2013) Chinese resident ID: 15 digits, a 6-digit area code,
+/// the birth date as YYMMDD (19YY), a 3-digit sequence and no check digit. Only the area
+/// and the date can be checked, so about one random 15-digit string in a hundred passes.
+pub fn is_cn_id15(id: &[u8]) -> bool {
+    if id.len() != 15 || !id.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let mut date = b"19".to_vec();
+    date.extend_from_slice(&id[6..12]);
+    cn_region(id) && valid_date(&date)
+}
+
+/// A mainland China mobile number: 11 digits starting 13–19, optionally after the
+/// country code 86.
+pub fn is_cn_mobile(d: &[u8]) -> bool {
+    let d = match d.len() {
+        13 if d.starts_with(b"86") => &d[2..],
+        _ => d,
+    };
+    d.len() == 11
+        && d.iter().all(u8::is_ascii_digit)
+        && d[0] == b'1'
+        && (b'3'..=b'9').contains(&d[1])
 }
 
 fn valid_date(yyyymmdd: &[u8]) -> bool {
@@ -179,6 +209,30 @@ mod tests {
         let mut id = b"99010519491231002".to_vec();
         id.push(cn_id_check_char(&id).unwrap());
         assert!(!is_cn_id(&id));
+    }
+
+    #[test]
+    fn first_generation_id() {
+        assert!(is_cn_id15(b"420111831220753"));
+        assert!(is_cn_id15(b"110105491231002"));
+        assert!(is_cn_id15(b"310104960229417")); // 29 Feb 1996
+        assert!(!is_cn_id15(b"310104000229417")); // 1900 was no leap year
+        assert!(!is_cn_id15(b"990105491231002")); // no province 99
+        assert!(!is_cn_id15(b"110105491331002")); // no month 13
+        assert!(!is_cn_id15(b"110105490230002")); // no Feb 30
+        assert!(!is_cn_id15(b"11010549123100")); // 14 digits
+        assert!(!is_cn_id15(b"11010519491231002X"));
+    }
+
+    #[test]
+    fn mobile_numbers() {
+        assert!(is_cn_mobile(b"13800138000"));
+        assert!(is_cn_mobile(b"19912345678"));
+        assert!(is_cn_mobile(b"8613800138000"));
+        assert!(!is_cn_mobile(b"12800138000")); // 12 is no mobile prefix
+        assert!(!is_cn_mobile(b"1380013800"));
+        assert!(!is_cn_mobile(b"23800138000"));
+        assert!(!is_cn_mobile(b"8713800138000"));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod language;
 pub mod live;
 mod recognize;
 mod render;
