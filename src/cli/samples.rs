@@ -16,20 +16,6 @@ fn demo_key_path() -> PathBuf {
     base.join("hushline").join("demo.key")
 }
 
-/// The language a sample is spoken in, from its ground-truth file when there is one.
-fn sample_language(input: &Path) -> String {
-    let truth = input.with_extension("truth.json");
-    std::fs::read(&truth)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v.get("language")
-                .and_then(|l| l.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "en".into())
-}
-
 /// The languages `--lang auto` chooses among: those the detector has words for.
 const AUTO_LANGUAGES: [&str; 2] = ["en", "zh"];
 
@@ -291,7 +277,10 @@ pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
     let mut reports = Vec::new();
     let mut failed = 0;
     for input in &inputs {
-        let engine = engines.for_language(&sample_language(input))?;
+        // As `redact --lang auto` does: the demo needs no truth file to pick the model.
+        let lang = engines.identify(&AudioSource::File(input.clone()))?;
+        println!("{}: spoken language {lang}", input.display());
+        let engine = engines.for_language(&lang)?;
         match pipeline::process_file(engine, input, out, &cancel) {
             Ok(report) => reports.push(report),
             Err(e) => {

@@ -248,6 +248,11 @@ pub(crate) struct Classifier<'a> {
     pub mobile: bool,
 }
 
+/// Digits before a trailing X that make a damaged resident ID (17 in a whole one; 15 to
+/// 18 allow two lost or one heard twice; 14 covers a first-generation ID misheard with X).
+const ID_WITH_X_MIN_DIGITS: usize = 14;
+const ID_WITH_X_MAX_DIGITS: usize = 18;
+
 fn is_payment(cat: &Category) -> bool {
     matches!(cat, Category::Card | Category::Cvv | Category::Expiry)
 }
@@ -299,6 +304,11 @@ impl Classifier<'_> {
                     false,
                 );
             }
+        }
+        // Only a resident ID ends in the check character X: with a digit or few lost or
+        // misheard, and its request unheard, such a run is still an ID.
+        if pure.len() < d.len() && (ID_WITH_X_MIN_DIGITS..=ID_WITH_X_MAX_DIGITS).contains(&n) {
+            return decision(EntityKind::CnId, "fail-closed:id-check-x", 0.7, false);
         }
         if ctxs.first() == Some(&Category::Negative) {
             return None;
