@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use whisper_rs::{WhisperContext, WhisperContextParameters};
+use whisper_rs::WhisperContext;
 
 use super::transcribe::MAX_WINDOW;
 use super::AsrError;
@@ -32,18 +32,7 @@ impl std::fmt::Debug for LanguageId {
 impl LanguageId {
     /// Loads a multilingual ggml model (English-only models cannot tell languages apart).
     pub fn load(model_path: &Path, threads: usize) -> Result<Self, AsrError> {
-        whisper_rs::install_logging_hooks();
-        let load_err = |reason: String| AsrError::ModelLoad {
-            path: model_path.to_path_buf(),
-            reason,
-        };
-        if !model_path.is_file() {
-            return Err(load_err("no such file".into()));
-        }
-        let mut params = WhisperContextParameters::default();
-        params.use_gpu(false).flash_attn(false);
-        let ctx = WhisperContext::new_with_params(model_path, params)
-            .map_err(|e| load_err(format!("{e} (not a whisper.cpp ggml model, or truncated)")))?;
+        let ctx = super::transcribe::open_context(model_path, |_| {})?;
         if !ctx.is_multilingual() {
             return Err(AsrError::Language {
                 language: "auto".into(),

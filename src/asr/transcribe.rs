@@ -123,6 +123,27 @@ impl Drop for Lane<'_> {
     }
 }
 
+/// A whisper.cpp context for the ggml model at `model_path`, on the CPU, with `configure`
+/// applied to its parameters; one error names the file when it is missing or not a model.
+pub(crate) fn open_context(
+    model_path: &Path,
+    configure: impl FnOnce(&mut WhisperContextParameters),
+) -> Result<WhisperContext, AsrError> {
+    whisper_rs::install_logging_hooks();
+    let load_err = |reason: String| AsrError::ModelLoad {
+        path: model_path.to_path_buf(),
+        reason,
+    };
+    if !model_path.is_file() {
+        return Err(load_err("no such file".into()));
+    }
+    let mut params = WhisperContextParameters::default();
+    params.use_gpu(false).flash_attn(false);
+    configure(&mut params);
+    WhisperContext::new_with_params(model_path, params)
+        .map_err(|e| load_err(format!("{e} (not a whisper.cpp ggml model, or truncated)")))
+}
+
 impl std::fmt::Debug for Transcriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transcriber")
@@ -135,31 +156,25 @@ impl Transcriber {
     /// Loads a ggml Whisper model. DTW timing picks the alignment-head preset from the
     /// model's shape (tiny / base, English-only or multilingual).
     pub fn load(model_path: &Path, cfg: TranscriberConfig) -> Result<Self, AsrError> {
-        whisper_rs::install_logging_hooks();
         let load_err = |reason: String| AsrError::ModelLoad {
             path: model_path.to_path_buf(),
             reason,
         };
-        if !model_path.is_file() {
-            return Err(load_err("no such file".into()));
-        }
         if cfg.threads == 0 || cfg.lanes == 0 {
             return Err(load_err("threads and lanes must be at least 1".into()));
         }
         let preset = match cfg.timing {
-            TimingMode::Dtw => Some(dtw_preset(model_path)?),
-            TimingMode::TokenTimestamps => None,
+            TimingMode::Dtw if model_path.is_file() => Some(dtw_preset(model_path)?),
+            TimingMode::Dtw | TimingMode::TokenTimestamps => None,
         };
-        let mut params = WhisperContextParameters::default();
-        params.use_gpu(false).flash_attn(false);
-        if let Some(model_preset) = preset {
-            params.dtw_parameters(DtwParameters {
-                mode: DtwMode::ModelPreset { model_preset },
-                ..DtwParameters::default()
-            });
-        }
-        let ctx = WhisperContext::new_with_params(model_path, params)
-            .map_err(|e| load_err(format!("{e} (not a whisper.cpp ggml model, or truncated)")))?;
+        let ctx = open_context(model_path, |params| {
+            if let Some(model_preset) = preset {
+                params.dtw_parameters(DtwParameters {
+                    mode: DtwMode::ModelPreset { model_preset },
+                    ..DtwParameters::default()
+                });
+            }
+        })?;
         check_language(&ctx, &cfg.language)?;
         let (return_states, free_states) = bounded(cfg.lanes);
         for _ in 0..cfg.lanes {
