@@ -26,10 +26,12 @@ pub struct BleepConfig {
 impl Default for BleepConfig {
     /// A 1 kHz tone at -15 dBFS peak: the conventional broadcast bleep, unmistakable over
     /// telephone speech (which sits around -20 dBFS RMS) without being painful on a
-    /// headset. Padding 0.25 s: recognised word times are measured to start 0.2–0.3 s
-    /// early at the median, and ±0.2 s around DTW times still missed 2–8 % of digit audio,
-    /// so a quarter second each side is the smallest guard band that covers the typical
-    /// error; larger errors are the detector's job (edge refinement, fail closed). A 5 ms
+    /// headset. Padding 0.3 s: recognised word times are measured to start 0.2–0.3 s
+    /// early at the median, ±0.2 s around DTW times still missed 2–8 % of digit audio, and
+    /// on a live 8 kHz call a card's last word was timed to end 0.26 s before its audio
+    /// did, with a quiet tail edge refinement did not take for speech; so 0.3 s each side
+    /// covers the typical error; larger errors are the detector's job (edge refinement,
+    /// fail closed). A 5 ms
     /// crossfade removes clicks and is far too short to carry a spoken digit.
     fn default() -> Self {
         BleepConfig {
@@ -37,7 +39,7 @@ impl Default for BleepConfig {
                 hz: 1000.0,
                 level_dbfs: -15.0,
             },
-            padding_s: 0.25,
+            padding_s: 0.3,
             fade_ms: 5.0,
         }
     }

@@ -329,9 +329,10 @@ pub fn assert_bleeped(
     }
     assert!(
         audible.is_empty(),
-        "{what}: audible at {:?} s of the recording (stream starts at {offset} s); redactions {:?}",
+        "{what}: audible at {:?} s of the recording (stream starts at {offset} s); redactions {:?}; masked text: {}",
         audible.iter().take(10).collect::<Vec<_>>(),
-        o.doc.redactions
+        o.doc.redactions,
+        o.doc.text
     );
 }
 
