@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use ferrous_opencc::config::BuiltinConfig;
 use ferrous_opencc::OpenCC;
 
+use super::words::is_cjk;
 use super::Segment;
 
 /// Whisper's code for Mandarin, the language whose words are folded.
@@ -41,17 +42,11 @@ fn converter() -> Option<&'static OpenCC> {
         .as_ref()
 }
 
-fn has_han(text: &str) -> bool {
-    text.chars().any(|c| {
-        matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
-    })
-}
-
 /// `text` with traditional Chinese characters written as simplified ones. Text without
 /// Chinese characters, and any conversion that would change the number of characters
 /// (a phrase rule), comes back unchanged, so per-character timing still holds.
 pub fn to_simplified(text: &str) -> String {
-    if !has_han(text) {
+    if !text.chars().any(is_cjk) {
         return text.to_string();
     }
     match converter() {

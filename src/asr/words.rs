@@ -135,7 +135,8 @@ fn starts_word(bytes: &[u8]) -> bool {
     }
 }
 
-fn is_cjk(c: char) -> bool {
+/// A CJK ideograph (the unified blocks, extension A and B on, compatibility forms).
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 

@@ -31,8 +31,8 @@ impl Default for BleepConfig {
     /// on a live 8 kHz call a card's last word was timed to end 0.26 s before its audio
     /// did, with a quiet tail edge refinement did not take for speech; so 0.3 s each side
     /// covers the typical error; larger errors are the detector's job (edge refinement,
-    /// fail closed). A 5 ms
-    /// crossfade removes clicks and is far too short to carry a spoken digit.
+    /// fail closed). A 5 ms crossfade removes clicks and is far too short to carry a
+    /// spoken digit.
     fn default() -> Self {
         BleepConfig {
             signal: BleepSignal::Tone {
