@@ -384,29 +384,6 @@ def call_g711_stereo(v):
     return c
 
 
-def call_zh_stereo_g711(v):
-    """A 400-line call as the phone carries it: 8 kHz G.711, agent ch0, customer ch1; the
-    customer gives a resident ID and a UnionPay card, the agent reads an order number."""
-    # Drawn from its own seed, so that adding this call left the earlier samples as they were.
-    rng.seed(SEED + 711)
-    c = Call(v, "zh_stereo_g711", "wav", 8000, 2, "zh", phone=True)
-    c.speed = {0: 1.05, 1: 0.9}
-    c.gain = {0: 0.6, 1: 0.5}
-    cid = cn_id("440305", "19910826")
-    up = card("62", 16)
-    order = "".join(rng.choice("0123456789") for _ in range(8))
-    c.say(0, "您好，欢迎致电客服热线，请问有什么可以帮您？")
-    c.say(1, "你好，我想还一下信用卡。", pause=0.6)
-    c.say(0, "好的，请先提供您的身份证号码。", pause=0.5)
-    c.number(1, "cn_id", cid, [say_zh(g) for g in groups(cid, [6, 8, 4])], pause=0.6, gaps=(0.3, 0.6))
-    c.say(0, "好的。请问您要还款的银行卡号是多少？", pause=0.6)
-    c.number(1, "card", up, [say_zh(g) for g in groups(up, [4, 4, 4, 4])], pause=0.6, gaps=(0.3, 0.6))
-    c.say(0, "好的，已经为您登记，您的订单号是", pause=0.7)
-    c.number(0, "order", order, [say_zh(g) for g in groups(order, [4, 4])], pause=0.3, decoy=True)
-    c.say(1, "好的，谢谢。", pause=0.6)
-    return c
-
-
 def call_mp3(v):
     c = Call(v, "card_mp3", "mp3", 16000, 1, "en")
     amex = card(rng.choice(["34", "37"]), 15)
@@ -423,7 +400,6 @@ def main():
     ap.add_argument("--out", default=here, help="directory to write to (default: this one)")
     ap.add_argument("--seed", type=int, default=SEED, help="random seed (default: the samples' own)")
     ap.add_argument("--telephone", action="store_true", help="add a telephone-band copy of each wideband call")
-    ap.add_argument("--only", nargs="+", metavar="NAME", help="make only these calls (e.g. zh_stereo_g711)")
     args = ap.parse_args()
     rng.seed(args.seed)
     global np_rng
@@ -431,10 +407,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         v = Voices(tmp)
-        calls = [call_card_digits, call_card_double, call_cn_id, call_ssn_cvv, call_decoys, call_g711_stereo, call_mp3, call_zh_stereo_g711]
-        for make in calls:
-            if args.only and make.__name__.removeprefix("call_") not in args.only:
-                continue
+        for make in [call_card_digits, call_card_double, call_cn_id, call_ssn_cvv, call_decoys, call_g711_stereo, call_mp3]:
             call = make(v)
             call.write(args.out)
             if args.telephone:
