@@ -277,8 +277,16 @@ pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
     let mut reports = Vec::new();
     let mut failed = 0;
     for input in &inputs {
-        // As `redact --lang auto` does: the demo needs no truth file to pick the model.
-        let lang = engines.identify(&AudioSource::File(input.clone()))?;
+        // As `redact --lang auto` does: the demo needs no truth file to pick the model. A
+        // file that cannot be read is reported and skipped, as a failed redaction is.
+        let lang = match engines.identify(&AudioSource::File(input.clone())) {
+            Ok(lang) => lang,
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e:#}", input.display());
+                continue;
+            }
+        };
         println!("{}: spoken language {lang}", input.display());
         let engine = engines.for_language(&lang)?;
         match pipeline::process_file(engine, input, out, &cancel) {
