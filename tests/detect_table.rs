@@ -4,7 +4,8 @@
 //!
 //! Case text: words separated by spaces; `A:` / `B:` switch speaker (channel 0 / 1);
 //! `<1.5>` is a 1.5 s pause; `{card` … `}` marks the words of an item of that kind on
-//! the current speaker (`{keep` marks a decoy). Cases marked `weak` document forms the
+//! the current speaker (`{keep` marks a decoy); `word~` is a word the recogniser doubted
+//! (its confidence is low). Cases marked `weak` document forms the
 //! detector is known to miss; they are counted but do not fail the test.
 
 mod detect_support;
@@ -16,6 +17,10 @@ use hushline::time::Span;
 use serde::Deserialize;
 
 use detect_support::{speech_span, word_at, WORD_GAP};
+
+/// The confidence of a doubted word (`word~`): what Whisper gives digits it misheard on
+/// the phone band ("time" 0.32, "photo" 0.11).
+const DOUBTED: f32 = 0.25;
 
 #[derive(Deserialize)]
 struct File {
@@ -75,7 +80,14 @@ fn parse(case: &Case) -> Parsed {
                     Some(w) => (w, true),
                     None => (raw, false),
                 };
-                let (w, end) = word_at(channel, text, t, !case.no_tokens);
+                let (text, doubted) = match text.strip_suffix('~') {
+                    Some(w) => (w, true),
+                    None => (text, false),
+                };
+                let (mut w, end) = word_at(channel, text, t, !case.no_tokens);
+                if doubted {
+                    w.word.confidence = DOUBTED;
+                }
                 t = end + WORD_GAP;
                 if let Some(m) = open {
                     if marks[m].channel == channel {

@@ -17,6 +17,7 @@ stochastic, so the cache is also what makes a rerun identical).
 Run it with the Python environment scripts/matrix-eval.sh installs.
 Usage: make_calls.py --out DIR --seeds 101 102 [--lang en|zh|both] [--en-calls N]
        [--zh-calls N] [--voices SUBSTR,...] [--formats stereo-16k,mono-ulaw8k,...]
+       [--scenario NAME]
 """
 
 import argparse
@@ -107,6 +108,7 @@ def main():
     ap.add_argument("--zh-calls", type=int, default=7, help="Mandarin calls per seed (default 7)")
     ap.add_argument("--voices", default="", help="only voices whose label contains one of these (comma-separated)")
     ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated subset of " + ", ".join(FORMATS))
+    ap.add_argument("--scenario", default="", help="make every call this scenario (e.g. id_and_unionpay)")
     args = ap.parse_args()
     formats = [f for f in args.formats.split(",") if f]
     unknown = [f for f in formats if f not in FORMATS]
@@ -124,6 +126,11 @@ def main():
         for seed in args.seeds:
             order = list(module.SCENARIOS)
             random.Random(f"{seed}/{lang}/scenarios").shuffle(order)
+            if args.scenario:
+                known = {s.__name__: s for s in module.SCENARIOS + getattr(module, "EXTRA_SCENARIOS", [])}
+                if args.scenario not in known:
+                    ap.error(f"no {lang} scenario {args.scenario!r}; known: {', '.join(sorted(known))}")
+                order = [known[args.scenario]]
             for i in range(count):
                 customer = pool[(seed + i) % len(pool)]
                 plan.append((lang, seed, i, customer, pool, order[i % len(order)]))

@@ -229,4 +229,13 @@ def unionpay_volunteered(c):
     unionpay(c, runon=c.rng.random() < 0.5, volunteer=True)
 
 
+@scenario(decoys_before=1, decoys_after=0)
+def id_and_unionpay(c):
+    resident_id(c)
+    unionpay(c)
+
+
 SCENARIOS = [id_grouped, id_runon, id_first_generation, id_split, id_readback, unionpay_grouped, unionpay_volunteered]
+# Scenarios only made on request (make_calls.py --scenario), so the rotation above and
+# every set generated from it stay as they were.
+EXTRA_SCENARIOS = [id_and_unionpay]

@@ -16,6 +16,10 @@
 //! context phrase (a new request, or negative context such as "order number"), or
 //! `answer_max_s` after its first digit.
 //!
+//! An answer heard as words the recogniser doubted, with no digit in them, is taken for
+//! the item too ([`unsure`]): on the phone band whole card numbers come out as "time, I
+//! may time, for photo booth".
+//!
 //! Owns where answers start and end; must not decide what validated digits are (that is
 //! `classify`), must not look at audio, and never sees or returns a digit's value.
 
@@ -26,6 +30,8 @@ use super::lexicon::{Category, Lex, LexKind};
 use super::normalize::{Piece, PieceKind};
 use super::rules::Thresholds;
 use super::EntityKind;
+
+mod unsure;
 
 /// One channel's lexemes and pieces, as the detector built them.
 pub(crate) struct ChannelPieces<'a> {
@@ -47,6 +53,10 @@ pub(crate) struct Answer {
     /// Whether it was still open when the words ran out: nothing ended it yet, so a live
     /// caller must treat audio after it as part of it until more is heard.
     pub open: bool,
+    /// Found by what the recogniser doubted rather than by its digits.
+    pub unsure: bool,
+    /// When the request it answers was done being said.
+    pub asked_end: u64,
 }
 
 /// The answer settings, on the 16 kHz clock.
@@ -59,6 +69,7 @@ pub(crate) struct AnswerRules {
     asker_words: usize,
     min_primary: usize,
     min_code: usize,
+    unsure: unsure::UnsureRules,
 }
 
 impl AnswerRules {
@@ -72,6 +83,7 @@ impl AnswerRules {
             asker_words: th.answer_asker_words,
             min_primary: th.answer_min_digits,
             min_code: th.answer_min_code_digits,
+            unsure: unsure::UnsureRules::new(th),
         }
     }
 
@@ -131,11 +143,12 @@ pub(crate) fn answers(
         let Some(kind) = requested(h.cat) else {
             continue;
         };
-        // Where the request's sentence ends, when it is a question.
-        let question = channels
-            .iter()
-            .find(|c| c.id == h.channel)
-            .and_then(|c| classify::question_end(c.lexes, h.lex.1));
+        // Where the request's sentence ends, when it is a question, and when that is.
+        let asked_on = channels.iter().find(|c| c.id == h.channel);
+        let question = asked_on.and_then(|c| classify::question_end(c.lexes, h.lex.1));
+        let asked_until = question
+            .and_then(|q| asked_on?.lexes.get(q))
+            .map_or(h.span.end, |l| l.span.end.max(h.span.end));
         for ch in channels {
             // The next context phrase after this one, on any channel, ends its answers.
             let block_at = hits
@@ -152,6 +165,26 @@ pub(crate) fn answers(
                 if real >= 1 && a.digits >= rules.min_digits(&kind) && !written_date(ch, &a) {
                     out.push(a);
                 }
+            }
+            let asked = unsure::Asked {
+                hit: h,
+                question,
+                until: asked_until,
+            };
+            // A context phrase heard as doubted words ("time" for "nine") is no new topic.
+            let sure_block_at = hits
+                .iter()
+                .filter(|o| o.span.start > h.span.start && !within_answer(ch, o))
+                .filter(|o| !unsure::doubted_hit(rules, channels, o))
+                .map(|o| o.span.start)
+                .min()
+                .unwrap_or(u64::MAX);
+            // With speakers on their own channels, a question is answered by another one:
+            // the asker's own doubted words after it are not the answer.
+            let asked_here = channels.len() > 1 && ch.id == h.channel && question.is_some();
+            if !asked_here {
+                let doubted = unsure::answer_on(rules, ch, asker, &asked, sure_block_at, &kind);
+                out.extend(doubted);
             }
         }
     }
@@ -244,6 +277,21 @@ fn a_real_digits(ch: &ChannelPieces, a: &Answer) -> usize {
         .count()
 }
 
+/// The first piece of channel `ch` that may answer request `h`. On the asker's own
+/// channel that is after the request's sentence when it is a question ("Is that the card
+/// ending in 6467?" asks, it does not answer), else after the phrase; on another channel
+/// anything from the request's start (word times smear over the turn change).
+fn first_answer_piece(ch: &ChannelPieces, h: &Hit, question: Option<usize>) -> Option<usize> {
+    let own_from = question.unwrap_or(h.lex.1);
+    ch.pieces.iter().position(|p| {
+        if ch.id == h.channel {
+            p.lex.0 > own_from
+        } else {
+            p.span.start >= h.span.start
+        }
+    })
+}
+
 /// The answer to request `h` on channel `ch`, if digits follow it there in time.
 /// `asker` is the requester's channel when it is another one (stereo).
 fn answer_on(
@@ -255,22 +303,12 @@ fn answer_on(
     block_at: u64,
     kind: &EntityKind,
 ) -> Option<Answer> {
-    // On the asker's own channel the answer comes after the request's sentence when it
-    // is a question: "Is that the card ending in 6467?" asks, it does not answer.
-    let own_from = question.unwrap_or(h.lex.1);
     let wait = if question.is_some() {
         rules.wait
     } else {
         rules.statement_wait
     };
-    let starts_after = |p: &Piece| {
-        if ch.id == h.channel {
-            p.lex.0 > own_from
-        } else {
-            p.span.start >= h.span.start
-        }
-    };
-    let begin = ch.pieces.iter().position(starts_after)?;
+    let begin = first_answer_piece(ch, h, question)?;
     let mut first: Option<usize> = None;
     let mut last = 0usize;
     let mut digits = 0usize;
@@ -331,6 +369,8 @@ fn answer_on(
         span: ch.pieces[first].span.union(&ch.pieces[last].span),
         digits,
         open,
+        unsure: false,
+        asked_end: h.span.end,
     })
 }
 
@@ -508,6 +548,8 @@ mod tests {
             span: Span::new(0, 1),
             digits: 3,
             open: false,
+            unsure: false,
+            asked_end: 0,
         };
         assert_eq!(uncovered_parts(&pieces, &a, |i| i <= 1), vec![(3, 5)]);
         assert_eq!(uncovered_parts(&pieces, &a, |i| i == 5), vec![(0, 3)]);

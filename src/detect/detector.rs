@@ -202,8 +202,15 @@ impl Detector {
                     );
                 }
             }
-            for a in &answers {
+            // Answers read as digits first: a doubted answer stands only for a request
+            // that nothing heard after it answered.
+            for a in answers.iter().filter(|a| !a.unsure) {
                 self.add_answer(ch, a, &mut found);
+            }
+            for a in answers.iter().filter(|a| a.unsure) {
+                if !answered(&found, a) {
+                    self.add_answer(ch, a, &mut found);
+                }
             }
             let mut found = self.join_id_parts(found);
             let keys = keypad::uncovered_keys(ch.id, &ch.words, &ch.keyed, &found);
@@ -323,8 +330,12 @@ impl Detector {
         };
         let parts = answer::uncovered_parts(&ch.pieces, a, covered);
         for (p0, p1) in parts {
-            let Some(dec) = classify::decision(kind.clone(), "fail-closed:answer", 0.6, false)
-            else {
+            let why = if a.unsure {
+                "fail-closed:unsure-answer"
+            } else {
+                "fail-closed:answer"
+            };
+            let Some(dec) = classify::decision(kind.clone(), why, 0.6, false) else {
                 continue;
             };
             let mut part = self.item(ch, p0, p1, dec);
@@ -684,6 +695,26 @@ fn channels_view<'a>(channels: &'a [Channel<'a>]) -> Vec<mask::ChannelView<'a>> 
             keyed: &c.keyed,
         })
         .collect()
+}
+
+/// Whether an item of the kind answer `a` was asked for (or a long run, for a card, ID
+/// or SSN) starts after the request and before the answer ends: then the request was
+/// answered, and the doubted words are not its answer.
+fn answered(found: &[Item], a: &Answer) -> bool {
+    let accepts = |kind: &EntityKind| {
+        *kind == a.kind
+            || (*kind == EntityKind::LongDigitRun
+                && matches!(
+                    a.kind,
+                    EntityKind::Card | EntityKind::CnId | EntityKind::Ssn
+                ))
+    };
+    found.iter().any(|it| {
+        it.channel == a.channel
+            && accepts(&it.kind)
+            && it.span.start >= a.asked_end
+            && it.span.start < a.span.end
+    })
 }
 
 /// What an answer is redacted as: the kind asked for, unless it holds more digits than

@@ -35,6 +35,8 @@ pub(crate) struct Lex {
     pub span: Span,
     /// Digits of one written numeral ("4539") share a group id.
     pub num_group: u32,
+    /// The confidence of the word it came from (mean token probability, 0..=1).
+    pub confidence: f32,
 }
 
 /// What a context phrase says about a nearby number.
@@ -460,6 +462,7 @@ impl<'a> Timing<'a> {
             bytes,
             span,
             num_group,
+            confidence: self.word.confidence,
         }
     }
 }

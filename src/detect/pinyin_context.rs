@@ -210,6 +210,7 @@ mod tests {
                 bytes: 0..c.len_utf8(),
                 span: Span::new(0, 0),
                 num_group: 0,
+                confidence: 1.0,
             })
             .collect()
     }

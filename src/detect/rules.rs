@@ -86,6 +86,12 @@ pub struct Thresholds {
     pub answer_asker_words: usize,
     pub answer_min_digits: usize,
     pub answer_min_code_digits: usize,
+    pub unsure_answer_wait_s: f64,
+    pub unsure_answer_confidence: f32,
+    pub unsure_answer_min_words: usize,
+    pub unsure_answer_end_words: usize,
+    pub unsure_answer_max_s: f64,
+    pub unsure_answer_max_code_s: f64,
 }
 
 /// Word tables of one language. Every field may be left out of a user file.
@@ -195,6 +201,9 @@ impl Rules {
             ("answer_statement_wait_s", t.answer_statement_wait_s),
             ("answer_gap_s", t.answer_gap_s),
             ("answer_max_s", t.answer_max_s),
+            ("unsure_answer_wait_s", t.unsure_answer_wait_s),
+            ("unsure_answer_max_s", t.unsure_answer_max_s),
+            ("unsure_answer_max_code_s", t.unsure_answer_max_code_s),
         ] {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(DetectError::InvalidRule(format!(
@@ -208,12 +217,17 @@ impl Rules {
             ("id_context_min_digits", t.id_context_min_digits, 1),
             ("answer_min_digits", t.answer_min_digits, 2),
             ("answer_min_code_digits", t.answer_min_code_digits, 1),
+            ("unsure_answer_min_words", t.unsure_answer_min_words, 1),
+            ("unsure_answer_end_words", t.unsure_answer_end_words, 1),
         ] {
             if value < min {
                 return Err(DetectError::InvalidRule(format!(
                     "thresholds.{name} must be at least {min}; lower would redact nearly every number"
                 )));
             }
+        }
+        if !(0.0..=1.0).contains(&t.unsure_answer_confidence) {
+            return bad("thresholds.unsure_answer_confidence must be a probability from 0 to 1");
         }
         for key in self.lang.keys() {
             key.parse::<Language>().map_err(|_| {

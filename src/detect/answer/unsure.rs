@@ -1,0 +1,153 @@
+//! Unsure answers: what is said right after a request for a sensitive number, when the
+//! recogniser doubted the words it wrote there. On the phone band a card read by an
+//! unfamiliar voice comes out as "time. I may time. For photo booth", an SSN as "nearly
+//! a big, and we're pre-do six": no run forms and too few digits for an answer, yet the
+//! number is fully audible. The words' own confidence (mean token probability) is what
+//! tells such a stretch from a real reply, in any language: where recognition is least
+//! sure exactly when a number was asked for, the stretch is redacted (fail closed).
+//!
+//! Owns where such an answer starts and ends; must not look at audio or at digit values.
+
+use crate::time::{from_seconds, Span, ASR_RATE};
+
+use super::super::classify::Hit;
+use super::super::lexicon::LexKind;
+use super::super::normalize::{Piece, PieceKind};
+use super::super::rules::Thresholds;
+use super::super::EntityKind;
+use super::{first_answer_piece, is_digit_like, spoken_words, Answer, AnswerRules, ChannelPieces};
+
+/// The unsure-answer settings, on the 16 kHz clock.
+pub(super) struct UnsureRules {
+    wait: u64,
+    confidence: f32,
+    min_words: usize,
+    end_words: usize,
+    max_len: u64,
+    max_code_len: u64,
+}
+
+impl UnsureRules {
+    pub fn new(th: &Thresholds) -> Self {
+        UnsureRules {
+            wait: from_seconds(th.unsure_answer_wait_s, ASR_RATE),
+            confidence: th.unsure_answer_confidence,
+            min_words: th.unsure_answer_min_words,
+            end_words: th.unsure_answer_end_words,
+            max_len: from_seconds(th.unsure_answer_max_s, ASR_RATE),
+            max_code_len: from_seconds(th.unsure_answer_max_code_s, ASR_RATE),
+        }
+    }
+
+    fn max_len(&self, kind: &EntityKind) -> u64 {
+        match kind {
+            EntityKind::Cvv | EntityKind::Expiry => self.max_code_len,
+            _ => self.max_len,
+        }
+    }
+}
+
+/// A request: its context phrase, the lexeme ending its sentence when that is a
+/// question (on the asker's channel), and when the request was done being said.
+pub(super) struct Asked<'a> {
+    pub hit: &'a Hit,
+    pub question: Option<usize>,
+    pub until: u64,
+}
+
+/// The lowest confidence of the words piece `p` was read from (1 when unknown).
+fn confidence(ch: &ChannelPieces, p: &Piece) -> f32 {
+    (p.lex.0..=p.lex.1)
+        .filter_map(|i| ch.lexes.get(i))
+        .map(|l| l.confidence)
+        .fold(1.0, f32::min)
+}
+
+/// Whether every word of context phrase `o` was doubted by the recogniser.
+pub(super) fn doubted_hit(rules: &AnswerRules, channels: &[ChannelPieces], o: &Hit) -> bool {
+    channels
+        .iter()
+        .find(|c| c.id == o.channel)
+        .and_then(|c| c.lexes.get(o.lex.0..=o.lex.1))
+        .is_some_and(|lexes| {
+            !lexes.is_empty()
+                && lexes
+                    .iter()
+                    .all(|l| l.kind == LexKind::Punct || l.confidence < rules.unsure.confidence)
+        })
+}
+
+/// The unsure answer to request `h` on channel `ch`: from the first doubted word within
+/// the wait after the request, over doubted and digit-like words and short runs of
+/// confident ones, to the last doubted or digit-like word before the answer ends (see
+/// `rules.toml`). `None` when fewer than the minimum of doubted words are in it.
+pub(super) fn answer_on(
+    rules: &AnswerRules,
+    ch: &ChannelPieces,
+    asker: Option<&ChannelPieces>,
+    asked: &Asked,
+    block_at: u64,
+    kind: &EntityKind,
+) -> Option<Answer> {
+    let u = &rules.unsure;
+    let begin = first_answer_piece(ch, asked.hit, asked.question)?;
+    let start_by = asked.until + u.wait;
+    // Digits extend the answer but do not make one: digits heard with confidence are
+    // the other answer rule's to judge (a date, "12 days", "two cards").
+    let doubted = |p: &Piece| confidence(ch, p) < u.confidence;
+    let mut first: Option<usize> = None;
+    let (mut last, mut count, mut digits, mut confident_run) = (0usize, 0usize, 0usize, 0usize);
+    let mut open = true;
+    for (i, p) in ch.pieces.iter().enumerate().skip(begin) {
+        if !matches!(p.kind, PieceKind::Other) && !is_digit_like(p) {
+            continue;
+        }
+        if p.span.start >= block_at {
+            open = false;
+            break;
+        }
+        let Some(f) = first else {
+            if p.span.start > start_by {
+                return None;
+            }
+            if doubted(p) {
+                first = Some(i);
+                (last, count, digits) = (i, 1, usize::from(is_digit_like(p)));
+            }
+            continue;
+        };
+        let prev = ch.pieces[last].span.end;
+        let ends = p.span.start.saturating_sub(prev) > rules.gap
+            || p.span.end.saturating_sub(ch.pieces[f].span.start) > u.max_len(kind)
+            || asker.is_some_and(|a| {
+                spoken_words(a, Span::new(prev, p.span.start.max(prev))) >= rules.asker_words
+            });
+        if ends {
+            open = false;
+            break;
+        }
+        if doubted(p) || is_digit_like(p) {
+            (last, confident_run) = (i, 0);
+            count += usize::from(doubted(p));
+            digits += usize::from(is_digit_like(p));
+        } else {
+            confident_run += 1;
+            if confident_run >= u.end_words {
+                open = false;
+                break;
+            }
+        }
+    }
+    let first = first?;
+    (count >= u.min_words).then(|| Answer {
+        channel: ch.id,
+        kind: kind.clone(),
+        first,
+        last,
+        span: ch.pieces[first].span.union(&ch.pieces[last].span),
+        digits,
+        open,
+        unsure: true,
+        asked_end: asked.until,
+    })
+}
