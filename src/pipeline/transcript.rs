@@ -222,9 +222,12 @@ pub(super) fn full_text(segments: &[SegmentOut], multi_channel: bool) -> String 
 }
 
 fn word_confidence(seg: &crate::asr::Segment, span: Span) -> f32 {
+    // Whisper gives several words one start when it cannot place them ("是" and the
+    // characters after it); the whole span tells them apart.
     seg.words
         .iter()
-        .find(|w| w.span.start == span.start)
+        .find(|w| w.span == span)
+        .or_else(|| seg.words.iter().find(|w| w.span.start == span.start))
         .map_or(0.0, |w| w.confidence)
 }
 
@@ -250,4 +253,30 @@ pub fn bleeped_seconds(
         })
         .map(|n| time::to_seconds(n, info.rate))
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asr::{Segment, Word};
+
+    fn word(text: &str, start: u64, end: u64, confidence: f32) -> Word {
+        Word {
+            text: text.into(),
+            span: Span::new(start, end),
+            confidence,
+            tokens: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn words_sharing_a_start_keep_their_own_confidence() {
+        let seg = Segment {
+            span: Span::new(0, 100),
+            words: vec![word("是", 10, 12, 0.43), word("糖尿", 10, 60, 0.9)],
+            no_speech_probability: 0.0,
+        };
+        assert_eq!(word_confidence(&seg, Span::new(10, 60)), 0.9);
+        assert_eq!(word_confidence(&seg, Span::new(10, 12)), 0.43);
+    }
 }
