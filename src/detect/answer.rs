@@ -59,6 +59,30 @@ pub(crate) struct Answer {
     pub asked_end: u64,
 }
 
+impl Answer {
+    /// Pieces `first..=last` of channel `ch` as an answer of `kind` to a request done
+    /// being said at `asked_end`: closed, read as digits, no digits counted yet.
+    fn over(
+        ch: &ChannelPieces,
+        kind: &EntityKind,
+        first: usize,
+        last: usize,
+        asked_end: u64,
+    ) -> Self {
+        Answer {
+            channel: ch.id,
+            kind: kind.clone(),
+            first,
+            last,
+            span: ch.pieces[first].span.union(&ch.pieces[last].span),
+            digits: 0,
+            open: false,
+            unsure: false,
+            asked_end,
+        }
+    }
+}
+
 /// The answer settings, on the 16 kHz clock.
 pub(crate) struct AnswerRules {
     wait: u64,
@@ -360,17 +384,10 @@ fn answer_on(
             PieceKind::Sep | PieceKind::Filler => {}
         }
     }
-    let first = first?;
     Some(Answer {
-        channel: ch.id,
-        kind: kind.clone(),
-        first,
-        last,
-        span: ch.pieces[first].span.union(&ch.pieces[last].span),
         digits,
         open,
-        unsure: false,
-        asked_end: h.span.end,
+        ..Answer::over(ch, kind, first?, last, h.span.end)
     })
 }
 

@@ -140,14 +140,9 @@ pub(super) fn answer_on(
     }
     let first = first?;
     (count >= u.min_words).then(|| Answer {
-        channel: ch.id,
-        kind: kind.clone(),
-        first,
-        last,
-        span: ch.pieces[first].span.union(&ch.pieces[last].span),
         digits,
         open,
         unsure: true,
-        asked_end: asked.until,
+        ..Answer::over(ch, kind, first, last, asked.until)
     })
 }
