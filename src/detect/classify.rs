@@ -593,7 +593,11 @@ pub(crate) fn nearby_context(
             // Whisper timed it: its word times smear over the pause the question was
             // asked in, so the run may hold the answer. As near as context gets.
             Some((0, false))
-        } else if same && h.lex.0 > lex.1 && !in_question(lexes, h.lex.1) {
+        } else if same
+            && h.lex.0 > lex.1
+            && !in_question(lexes, h.lex.1)
+            && !introduces_numerals(lexes, h.lex.1)
+        {
             let words_between = lexes[lex.1 + 1..h.lex.0]
                 .iter()
                 .filter(|l| is_context_lexeme(l))
@@ -619,6 +623,22 @@ pub(crate) fn nearby_context(
     }
     out
 }
+
+/// Whether the phrase ending at lexeme `end` is followed by numerals of its own within
+/// [`OWN_NUMBER_WORDS`] words and before its sentence ends ("…，我的订单号是7962…",
+/// "order number 4417…"): then it says what those are, not what came before it.
+fn introduces_numerals(lexes: &[Lex], end: usize) -> bool {
+    lexes
+        .iter()
+        .skip(end + 1)
+        .take_while(|l| !(l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str())))
+        .filter(|l| is_context_lexeme(l))
+        .take(OWN_NUMBER_WORDS + 1)
+        .any(|l| l.kind == LexKind::Num)
+}
+
+/// Words between a phrase and the numerals it introduces ("是", "is the").
+const OWN_NUMBER_WORDS: usize = 2;
 
 /// Phrases this close (samples, 16 kHz) to the nearest one belong to the same request.
 const CLUSTER: u64 = 3 * crate::time::ASR_RATE as u64;
