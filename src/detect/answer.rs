@@ -170,17 +170,20 @@ pub(crate) fn answers(
         // Where the request's sentence ends, when it is a question, and when that is.
         let asked_on = channels.iter().find(|c| c.id == h.channel);
         let question = asked_on.and_then(|c| classify::question_end(c.lexes, h.lex.1));
-        let asked_until = question
-            .and_then(|q| asked_on?.lexes.get(q))
-            .map_or(h.span.end, |l| l.span.end.max(h.span.end));
+        let asked = unsure::Asked {
+            hit: h,
+            question,
+            until: question
+                .and_then(|q| asked_on?.lexes.get(q))
+                .map_or(h.span.end, |l| l.span.end.max(h.span.end)),
+        };
         for ch in channels {
             // The next context phrase after this one, on any channel, ends its answers.
-            let block_at = hits
-                .iter()
-                .filter(|o| o.span.start > h.span.start && !within_answer(ch, o))
-                .map(|o| o.span.start)
-                .min()
-                .unwrap_or(u64::MAX);
+            let later = || {
+                hits.iter()
+                    .filter(|o| o.span.start > h.span.start && !within_answer(ch, o))
+            };
+            let block_at = later().map(|o| o.span.start).min().unwrap_or(u64::MAX);
             let asker = channels.iter().find(|c| c.id == h.channel && c.id != ch.id);
             let found = answer_on(rules, ch, asker, h, question, block_at, &kind)
                 .and_then(|a| without_quantity(ch, a, hits));
@@ -190,26 +193,25 @@ pub(crate) fn answers(
                     out.push(a);
                 }
             }
-            let asked = unsure::Asked {
-                hit: h,
-                question,
-                until: asked_until,
-            };
+            // With speakers on their own channels, a question is answered by another one:
+            // the asker's own doubted words after it are not the answer.
+            if channels.len() > 1 && ch.id == h.channel && question.is_some() {
+                continue;
+            }
             // A context phrase heard as doubted words ("time" for "nine") is no new topic.
-            let sure_block_at = hits
-                .iter()
-                .filter(|o| o.span.start > h.span.start && !within_answer(ch, o))
+            let sure_block_at = later()
                 .filter(|o| !unsure::doubted_hit(rules, channels, o))
                 .map(|o| o.span.start)
                 .min()
                 .unwrap_or(u64::MAX);
-            // With speakers on their own channels, a question is answered by another one:
-            // the asker's own doubted words after it are not the answer.
-            let asked_here = channels.len() > 1 && ch.id == h.channel && question.is_some();
-            if !asked_here {
-                let doubted = unsure::answer_on(rules, ch, asker, &asked, sure_block_at, &kind);
-                out.extend(doubted);
-            }
+            out.extend(unsure::answer_on(
+                rules,
+                ch,
+                asker,
+                &asked,
+                sure_block_at,
+                &kind,
+            ));
         }
     }
     out.sort_by_key(|a| (a.channel, a.span.start));

@@ -329,12 +329,12 @@ impl Detector {
                     .any(|it| !absorbed(it) && it.first <= s && e <= it.last)
         };
         let parts = answer::uncovered_parts(&ch.pieces, a, covered);
+        let why = if a.unsure {
+            "fail-closed:unsure-answer"
+        } else {
+            "fail-closed:answer"
+        };
         for (p0, p1) in parts {
-            let why = if a.unsure {
-                "fail-closed:unsure-answer"
-            } else {
-                "fail-closed:answer"
-            };
             let Some(dec) = classify::decision(kind.clone(), why, 0.6, false) else {
                 continue;
             };
