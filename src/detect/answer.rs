@@ -93,6 +93,7 @@ pub(crate) struct AnswerRules {
     asker_words: usize,
     min_primary: usize,
     min_code: usize,
+    quantity_max_digits: usize,
     unsure: unsure::UnsureRules,
 }
 
@@ -107,6 +108,7 @@ impl AnswerRules {
             asker_words: th.answer_asker_words,
             min_primary: th.answer_min_digits,
             min_code: th.answer_min_code_digits,
+            quantity_max_digits: th.quantity_max_digits,
             unsure: unsure::UnsureRules::new(th),
         }
     }
@@ -133,7 +135,7 @@ fn requested(cat: Category) -> Option<EntityKind> {
         Category::Ssn => Some(EntityKind::Ssn),
         Category::Cvv => Some(EntityKind::Cvv),
         Category::Expiry => Some(EntityKind::Expiry),
-        Category::Negative | Category::Custom(_) | Category::AfterCard => None,
+        Category::Negative | Category::Quantity | Category::Custom(_) | Category::AfterCard => None,
     }
 }
 
@@ -179,14 +181,42 @@ pub(crate) fn answers(
         };
         for ch in channels {
             // The next context phrase after this one, on any channel, ends its answers.
+            // A quantity word right after the request is part of it ("valid through date").
             let later = || {
-                hits.iter()
-                    .filter(|o| o.span.start > h.span.start && !within_answer(ch, o))
+                hits.iter().filter(|o| {
+                    o.span.start > h.span.start
+                        && !within_answer(ch, o)
+                        && !(o.cat == Category::Quantity
+                            && o.channel == h.channel
+                            && o.lex.0 == h.lex.1 + 1)
+                })
             };
-            let block_at = later().map(|o| o.span.start).min().unwrap_or(u64::MAX);
+            let mut blocks: Vec<&Hit> = later().collect();
+            blocks.sort_by_key(|o| o.span.start);
             let asker = channels.iter().find(|c| c.id == h.channel && c.id != ch.id);
-            let found = answer_on(rules, ch, asker, h, question, block_at, &kind)
-                .and_then(|a| without_quantity(ch, a, hits));
+            let answer_before = |b: usize| {
+                let at = blocks.get(b).map_or(u64::MAX, |o| o.span.start);
+                answer_on(rules, ch, asker, h, question, at, &kind)
+                    .and_then(|a| without_quantity(ch, a, hits))
+            };
+            // A quantity word before the first digit of a card, ID or SSN answer ("so it's
+            // time, 1 0 2 …") labels no number longer than a quantity: past it, the answer
+            // goes on. A code or date is as short as a quantity: for those it still ends.
+            let mut b = 0;
+            let mut found = answer_before(b);
+            let primary = !matches!(kind, EntityKind::Cvv | EntityKind::Expiry);
+            while primary && blocks.get(b).is_some_and(|o| o.cat == Category::Quantity) {
+                match answer_before(b + 1) {
+                    Some(a)
+                        if a.span.start >= blocks[b].span.end
+                            && a.digits > rules.quantity_max_digits =>
+                    {
+                        found = Some(a);
+                        b += 1;
+                    }
+                    _ => break,
+                }
+            }
             if let Some(a) = found {
                 let real = a_real_digits(ch, &a);
                 if real >= 1 && a.digits >= rules.min_digits(&kind) && !written_date(ch, &a) {
@@ -225,7 +255,7 @@ pub(crate) fn answers(
 fn without_quantity(ch: &ChannelPieces, mut a: Answer, hits: &[Hit]) -> Option<Answer> {
     let unit = ch.pieces.get(a.last + 1).is_some_and(|next| {
         hits.iter()
-            .any(|o| o.channel == ch.id && o.cat == Category::Negative && o.lex.0 == next.lex.0)
+            .any(|o| o.channel == ch.id && o.cat.is_negative() && o.lex.0 == next.lex.0)
     });
     if !unit {
         return Some(a);
@@ -266,11 +296,11 @@ fn written_date(ch: &ChannelPieces, a: &Answer) -> bool {
 
 /// Whether context hit `o`, said after the request, is no new topic for an answer on
 /// channel `ch`: a currency or percent sign Whisper wrote before digits ("it's $65.91.
-/// 5135 …"), or one negative word among digits ("4 time 2 1", "45 seconds in 1732":
-/// digit words heard as other words on the phone band), digits before it and again
-/// within a few words after it.
+/// 5135 …"), or one negative word among digits ("4 time 2 1", "45 seconds in 1732",
+/// "3. It's time for 8": digit words heard as other words on the phone band), digits
+/// within a few words before and after it.
 fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
-    if o.channel != ch.id || o.cat != Category::Negative || o.lex.0 != o.lex.1 {
+    if o.channel != ch.id || !o.cat.is_negative() || o.lex.0 != o.lex.1 {
         return false;
     }
     if ch
@@ -284,16 +314,20 @@ fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
         return false;
     };
     let not_sep = |p: &&Piece| p.kind != PieceKind::Sep;
-    let before = ch.pieces[..at].iter().rev().find(not_sep);
+    let mut before = ch.pieces[..at]
+        .iter()
+        .rev()
+        .filter(not_sep)
+        .take(WORDS_TO_NEXT_DIGIT + 1);
     let mut after = ch.pieces[at + 1..]
         .iter()
         .filter(not_sep)
         .take(WORDS_TO_NEXT_DIGIT + 1);
-    before.is_some_and(is_digit_like) && after.any(is_digit_like)
+    before.any(is_digit_like) && after.any(is_digit_like)
 }
 
-/// Words after a negative word within which digits must resume for it to count as a
-/// misheard digit.
+/// Words on each side of a negative word within which digits must be for it to count as
+/// a misheard digit.
 const WORDS_TO_NEXT_DIGIT: usize = 2;
 
 fn a_real_digits(ch: &ChannelPieces, a: &Answer) -> usize {

@@ -588,7 +588,7 @@ pub(crate) fn nearby_context(
         let cand = if (same && h.lex.1 < lex.0) || (!same && h.span.start < span.start) {
             let dist = span.start.saturating_sub(h.span.end);
             (dist <= before).then_some((dist, false))
-        } else if !same && h.span.start < span.end && h.cat != Category::Negative {
+        } else if !same && h.span.start < span.end && !h.cat.is_negative() {
             // The other speaker asked for a number while this run was being read, as
             // Whisper timed it: its word times smear over the pause the question was
             // asked in, so the run may hold the answer. As near as context gets.
@@ -608,7 +608,11 @@ pub(crate) fn nearby_context(
             None
         };
         if let Some((dist, after)) = cand {
-            found.push((dist, after, h.cat));
+            let cat = match h.cat {
+                Category::Quantity => Category::Negative,
+                cat => cat,
+            };
+            found.push((dist, after, cat));
         }
     }
     found.sort_by_key(|&(dist, after, _)| (dist, after));

@@ -11,7 +11,7 @@ use crate::time::{from_seconds, Span, ASR_RATE};
 
 use super::answer::{self, Answer, AnswerRules, ChannelPieces};
 use super::classify::{self, Classifier, CustomDigits, Decision, Hit};
-use super::dense::dense_stretches;
+use super::dense::{dense_stretches, DensePieces};
 use super::items::{absorb, merge_item, Item};
 use super::keypad;
 use super::lexicon::{self, Category, Lex, Lexicon};
@@ -200,6 +200,12 @@ impl Detector {
                             last,
                         },
                     );
+                }
+            }
+            // Only where nothing else was found: items already judged their digits.
+            for it in self.dense_items(ch, &hits, &breaks, &phrases) {
+                if !found.iter().any(|o| o.span.overlaps(&it.span)) {
+                    found.push(it);
                 }
             }
             // Answers read as digits first: a doubted answer stands only for a request
@@ -436,15 +442,24 @@ impl Detector {
         let last = &ch.pieces[idx[idx.len() - 1]];
         let span = self.cover(ch, idx[0], idx[idx.len() - 1]);
         // Keys are pressed when asked; what the caller says after keying ("… not in
-        // time") is not about the keyed number.
-        let keyed_hits: Vec<Hit>;
-        let hits = if ch.keyed[ch.lexes[first.lex.0].word] {
-            keyed_hits = hits
+        // time") is not about the keyed number. An amount, date or time is never this
+        // long: a quantity word before it is no label of it, though a unit right after
+        // it still names it ("… 13 digits … dollars").
+        let keyed = ch.keyed[ch.lexes[first.lex.0].word];
+        let spoken = ch.pieces[idx[0]..=idx[idx.len() - 1]]
+            .iter()
+            .filter(|p| p.is_digit() || p.kind == PieceKind::SoundAlike)
+            .count();
+        let too_long = spoken > self.rules.thresholds.quantity_max_digits;
+        let relevant: Vec<Hit>;
+        let hits = if keyed || too_long {
+            relevant = hits
                 .iter()
-                .filter(|h| !(h.channel == ch.id && h.lex.0 > last.lex.1))
+                .filter(|h| !(keyed && h.channel == ch.id && h.lex.0 > last.lex.1))
+                .filter(|h| !(too_long && quantity_before(h, ch.id, last.lex.1)))
                 .cloned()
                 .collect();
-            &keyed_hits[..]
+            &relevant[..]
         } else {
             hits
         };
@@ -497,6 +512,59 @@ impl Detector {
             out.push(it);
         }
         out
+    }
+
+    /// Digit pieces read out densely with a few other words among them (a card read in
+    /// pairs and heard half as words), outside negative context: fail closed. Amounts
+    /// and times label no number this long.
+    fn dense_items(
+        &self,
+        ch: &Channel,
+        hits: &[Hit],
+        breaks: &[Span],
+        phrases: &[(usize, usize)],
+    ) -> Vec<Item> {
+        let th = &self.rules.thresholds;
+        let dense = DensePieces {
+            phrases,
+            min_digits: th.long_run_min_digits,
+            min_density: th.dense_min_density,
+            max_other: th.dense_max_gap_words,
+            max_pause: self.max_gap,
+            breaks,
+        };
+        dense
+            .stretches(&ch.pieces)
+            .into_iter()
+            .filter(|&(p0, p1)| {
+                let lex = (ch.pieces[p0].lex.0, ch.pieces[p1].lex.1);
+                let labels: Vec<Hit> = hits
+                    .iter()
+                    .filter(|h| !quantity_before(h, ch.id, lex.1))
+                    .cloned()
+                    .collect();
+                classify::nearby_context(
+                    &labels,
+                    ch.id,
+                    self.cover(ch, p0, p1),
+                    lex,
+                    &ch.lexes,
+                    th,
+                    self.context_before,
+                )
+                .first()
+                    != Some(&Category::Negative)
+            })
+            .map(|(p0, p1)| {
+                let dec = Decision {
+                    kind: EntityKind::LongDigitRun,
+                    reason: "fail-closed:dense-digits".to_string(),
+                    confidence: 0.6,
+                    validated: false,
+                };
+                self.item(ch, p0, p1, dec)
+            })
+            .collect()
     }
 
     /// The item for pieces `p0..=p1` of a channel.
@@ -629,6 +697,13 @@ impl Detector {
     }
 }
 
+/// Whether `h` is a quantity phrase ("time", "dollars") anywhere but after a number that
+/// ends at lexeme `last` of channel `channel`, on that channel: no label of a number too
+/// long to be a quantity, though a unit after it still names it.
+fn quantity_before(h: &Hit, channel: u16, last: usize) -> bool {
+    h.cat == Category::Quantity && !(h.channel == channel && h.lex.0 > last)
+}
+
 /// Items matched by a custom text regular expression over the channel's words joined by
 /// spaces; matches overlapping an item already found are left to that item.
 fn text_items(ch: &Channel, name: &str, re: &Regex, found: &[Item]) -> Vec<Item> {
@@ -759,15 +834,21 @@ const MIN_DIGITS_BESIDE_UNHEARD: usize = 2;
 
 /// Runs without the digit words that belong to a context phrase of their channel ("the
 /// three-digit code", "four digit code"): they name a number, they are not one. A run is
-/// split where such a word was.
+/// split where such a word was. A digit guessed from a misheard word (weak) is no digit
+/// word of a phrase: "double-time" is "double nine" whatever "time" means elsewhere.
 fn without_phrase_digits(
     runs: Vec<Vec<usize>>,
     ch: &Channel,
     phrases: &[(usize, usize)],
 ) -> Vec<Vec<usize>> {
+    let names_a_number = |i: usize| {
+        let p = &ch.pieces[i];
+        !matches!(p.kind, PieceKind::Digit { weak: true, .. })
+            && classify::in_phrase(phrases, p.lex)
+    };
     let mut out = Vec::with_capacity(runs.len());
     for run in runs {
-        for part in run.split(|&i| classify::in_phrase(phrases, ch.pieces[i].lex)) {
+        for part in run.split(|&i| names_a_number(i)) {
             if !part.is_empty() {
                 out.push(part.to_vec());
             }

@@ -47,10 +47,22 @@ pub(crate) enum Category {
     Expiry,
     Ssn,
     CnId,
+    /// Order, ticket and phone numbers, addresses: never redacted unless a validator says so.
     Negative,
+    /// Amounts, dates, times, durations, ages: negative context, but only for a number
+    /// short enough to be one (`quantity_max_digits`); "time" before fifteen digits is
+    /// a digit word misheard, not what they are.
+    Quantity,
     Custom(usize),
     /// Not a phrase: the run follows a card on the same channel.
     AfterCard,
+}
+
+impl Category {
+    /// Whether the phrase says a nearby number is not sensitive.
+    pub fn is_negative(self) -> bool {
+        matches!(self, Category::Negative | Category::Quantity)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +199,7 @@ impl Lexicon {
                 (&c.ssn, Category::Ssn),
                 (&c.cn_id, Category::CnId),
                 (&c.negative, Category::Negative),
+                (&c.quantity, Category::Quantity),
             ] {
                 for p in list {
                     lx.add_phrase(p, cat);
@@ -211,7 +224,8 @@ impl Lexicon {
                 .flatten()
                 .filter(|(toks, cat)| {
                     toks.len() >= 2
-                        && !matches!(cat, Category::Negative | Category::Custom(_))
+                        && !cat.is_negative()
+                        && !matches!(cat, Category::Custom(_))
                         && toks
                             .iter()
                             .all(|t| t.chars().all(|c| c.is_ascii_alphabetic()))

@@ -357,53 +357,72 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
     }
     let mut pieces = out.pieces;
     if let Some(p) = &lx.phonetic {
-        sound_alike_digits(p, lexes, &mut pieces);
+        sound_alike_digits(lx, p, lexes, &mut pieces);
     }
     pieces
 }
 
-/// Most unknown words in a row taken for digits Whisper misheard.
+/// Most different unknown words in a row taken for digits Whisper misheard.
 const MAX_SOUND_ALIKES: usize = 2;
 
-/// Unknown words right between two digits that sound like digit words ("45 time 1",
-/// "7 8 4, eat 0") become [`PieceKind::SoundAlike`]: on the phone band Whisper writes
-/// digit words as other words, and the number must not break there. Up to
-/// [`MAX_SOUND_ALIKES`] in a row, each of them a sound-alike; separators are neutral.
-fn sound_alike_digits(p: &Phonetic, lexes: &[Lex], pieces: &mut [Piece]) {
+/// Unknown words that sound like digit words become [`PieceKind::SoundAlike`] where
+/// they sit right between two digits ("45 time 1", "7 8 4, eat 0"): on the phone band
+/// Whisper writes digit words as other words, and the number must not break there. Up
+/// to [`MAX_SOUND_ALIKES`] different words in a row (a word repeated counts once:
+/// "seven seven" heard as "time time"); separators are neutral, and so is a "double"
+/// whose digit was lost ("4-time double-time. 1-2-4-0").
+fn sound_alike_digits(lx: &Lexicon, p: &Phonetic, lexes: &[Lex], pieces: &mut [Piece]) {
     let mut i = 0;
     while i < pieces.len() {
         if !pieces[i].is_digit() {
             i += 1;
             continue;
         }
-        // Unknown words after digit `i`, up to the next digit.
-        let mut guesses: Vec<usize> = Vec::new();
-        let mut j = i + 1;
-        let mut next_digit = None;
-        while j < pieces.len() {
-            match pieces[j].kind {
-                PieceKind::Sep => {}
-                PieceKind::Digit { .. } => {
-                    next_digit = Some(j);
-                    break;
-                }
-                PieceKind::Other if guesses.len() < MAX_SOUND_ALIKES => {
-                    let l = &lexes[pieces[j].lex.0];
-                    if l.kind == LexKind::Alpha && p.sounds_like_digit(&l.text) {
-                        guesses.push(j);
-                    } else {
-                        break;
-                    }
-                }
-                _ => break,
-            }
-            j += 1;
-        }
-        if next_digit.is_some() {
+        let (guesses, stop) = sound_alikes(lx, p, lexes, pieces, i + 1);
+        if stop.is_some_and(|j| pieces[j].is_digit()) {
             for k in guesses {
                 pieces[k].kind = PieceKind::SoundAlike;
             }
         }
-        i = next_digit.unwrap_or(j.max(i + 1));
+        i = stop.unwrap_or(pieces.len()).max(i + 1);
     }
+}
+
+/// The unknown words from piece `from` on that sound like digit words, and the piece
+/// the walk stopped at.
+fn sound_alikes(
+    lx: &Lexicon,
+    p: &Phonetic,
+    lexes: &[Lex],
+    pieces: &[Piece],
+    from: usize,
+) -> (Vec<usize>, Option<usize>) {
+    let mut guesses: Vec<usize> = Vec::new();
+    let mut repeats = 0;
+    for j in from..pieces.len() {
+        match pieces[j].kind {
+            PieceKind::Sep => {}
+            PieceKind::Filler if lx.repeats.contains_key(&lexes[pieces[j].lex.0].text) => {}
+            PieceKind::Other => {
+                let l = &lexes[pieces[j].lex.0];
+                // A word heard again right after itself is one digit said twice ("seven
+                // seven" as "time time"), not more words between numbers.
+                let repeated = guesses
+                    .last()
+                    .is_some_and(|&g| lexes[pieces[g].lex.0].text == l.text);
+                let distinct = guesses.len() - repeats;
+                if l.kind == LexKind::Alpha
+                    && (repeated || distinct < MAX_SOUND_ALIKES)
+                    && p.sounds_like_digit(&l.text)
+                {
+                    repeats += usize::from(repeated);
+                    guesses.push(j);
+                } else {
+                    return (guesses, Some(j));
+                }
+            }
+            _ => return (guesses, Some(j)),
+        }
+    }
+    (guesses, None)
 }

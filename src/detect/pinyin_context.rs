@@ -123,7 +123,7 @@ impl PinyinContext {
     ) -> Self {
         let mut out: Vec<(Vec<Readings>, Category)> = phrases
             .into_iter()
-            .filter(|(_, cat)| !matches!(cat, Category::Negative | Category::Custom(_)))
+            .filter(|(_, cat)| !cat.is_negative() && !matches!(cat, Category::Custom(_)))
             .filter_map(|(toks, cat)| {
                 let mut readings = Vec::with_capacity(toks.len());
                 for t in toks {

@@ -74,10 +74,12 @@ pub struct Thresholds {
     pub context_after_words: usize,
     pub payment_min_digits: usize,
     pub long_run_min_digits: usize,
+    pub quantity_max_digits: usize,
     pub id_context_min_digits: usize,
     pub dense_min_digits: usize,
     pub dense_min_density: f32,
     pub dense_max_gap_chars: usize,
+    pub dense_max_gap_words: usize,
     pub answer_wait_s: f64,
     pub answer_statement_wait_s: f64,
     pub answer_gap_s: f64,
@@ -123,9 +125,12 @@ pub struct ContextRules {
     pub expiry: Vec<String>,
     pub ssn: Vec<String>,
     pub cn_id: Vec<String>,
-    /// Order, ticket, phone numbers, amounts, dates, times: kept audible unless a
-    /// validator says card or ID.
+    /// Order, ticket and phone numbers, addresses: kept audible unless a validator says
+    /// card or ID.
     pub negative: Vec<String>,
+    /// Amounts, dates, times, durations, ages: as `negative`, for numbers of at most
+    /// `thresholds.quantity_max_digits` digits.
+    pub quantity: Vec<String>,
 }
 
 /// A user-defined entity, e.g. a bank's account-number format.
@@ -214,6 +219,7 @@ impl Rules {
         for (name, value, min) in [
             ("long_run_min_digits", t.long_run_min_digits, 4),
             ("payment_min_digits", t.payment_min_digits, 4),
+            ("quantity_max_digits", t.quantity_max_digits, 4),
             ("id_context_min_digits", t.id_context_min_digits, 1),
             ("answer_min_digits", t.answer_min_digits, 2),
             ("answer_min_code_digits", t.answer_min_code_digits, 1),
