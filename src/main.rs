@@ -9,12 +9,14 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use hushline::asr::language::LanguageId;
 use hushline::asr::model::{self, ModelName};
 use hushline::asr::TranscriberConfig;
 use hushline::config::{self, Config};
 use hushline::detect::Rules;
 use hushline::pipeline::batch::{self, BatchEvent, FileOutcome};
-use hushline::pipeline::{self, Engine, FileReport, PipelineConfig};
+use hushline::pipeline::choose::{ByLanguage, EngineChoice};
+use hushline::pipeline::{self, Engine, FileReport, PipelineConfig, PipelineError};
 use hushline::store::{self, Keyring};
 
 #[path = "cli/bench.rs"]
@@ -191,9 +193,9 @@ struct Common {
     /// Model name (tiny.en, base) or path to a ggml file.
     #[arg(long, default_value = "tiny.en")]
     model: String,
-    /// Spoken language: en, zh (needs --model base), or auto (`redact` picks each call's
-    /// language with Whisper's language identification, then tiny.en or --model for
-    /// English and base for Mandarin).
+    /// Spoken language: en, zh (needs --model base), or auto (each call's language is
+    /// found with Whisper's language identification, then tiny.en or --model transcribes
+    /// English and base Mandarin; `serve` takes en or zh).
     #[arg(long, default_value = "en")]
     lang: String,
     /// Detection rules (TOML) layered over the built-in defaults.
@@ -382,12 +384,80 @@ fn build_engine(common: &Common, keyring: &Arc<Keyring>, jobs: usize) -> Result<
     build_engine_with(common, keyring, jobs, |_| {})
 }
 
+/// The engine for every call, or with `--lang auto` one per spoken language.
+fn engine_choice(
+    common: &Common,
+    keyring: &Arc<Keyring>,
+    jobs: usize,
+) -> Result<Box<dyn EngineChoice>> {
+    Ok(if common.lang == "auto" {
+        Box::new(engines_by_language(
+            keyring.clone(),
+            &common.model,
+            common.rules.clone(),
+            jobs,
+        ))
+    } else {
+        Box::new(build_engine(common, keyring, jobs)?)
+    })
+}
+
+/// The languages `--lang auto` chooses among: those the detector has words for.
+const AUTO_LANGUAGES: [&str; 2] = ["en", "zh"];
+
+/// One engine per spoken language, each built on first use: `english_model` for English,
+/// the multilingual base model for anything else; base also identifies the language.
+pub(crate) fn engines_by_language(
+    keyring: Arc<Keyring>,
+    english_model: &str,
+    rules: Option<PathBuf>,
+    jobs: usize,
+) -> ByLanguage {
+    let english_model = english_model.to_string();
+    let build_keyring = keyring.clone();
+    let build = move |lang: &str| {
+        let common = Common {
+            key_file: None,
+            model: if lang == "en" {
+                english_model.clone()
+            } else {
+                "base".into()
+            },
+            lang: lang.to_string(),
+            rules: rules.clone(),
+        };
+        build_engine(&common, &build_keyring, jobs).map_err(|e| PipelineError::Engine {
+            language: lang.to_string(),
+            reason: format!("{e:#}"),
+        })
+    };
+    let load_language_id = move || {
+        let path = model::ensure("base", &models_dir()).map_err(|e| PipelineError::Engine {
+            language: "auto".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(LanguageId::load(&path, whisper_threads(jobs))?)
+    };
+    ByLanguage::new(
+        keyring,
+        &AUTO_LANGUAGES,
+        Box::new(build),
+        Box::new(load_language_id),
+    )
+}
+
 fn build_engine_with(
     common: &Common,
     keyring: &Arc<Keyring>,
     jobs: usize,
     tweak: impl FnOnce(&mut TranscriberConfig),
 ) -> Result<Engine> {
+    if common.lang == "auto" {
+        bail!(
+            "--lang auto picks each recording's model from its opening speech (redact, batch, \
+             worker); a live call is transcribed from its first words: give --lang en or zh"
+        );
+    }
     if let Ok(name) = common.model.parse::<ModelName>() {
         if common.lang != "en" && !model::is_multilingual(name) {
             bail!(

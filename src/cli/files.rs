@@ -10,8 +10,6 @@ use std::io::{IsTerminal, Write};
 use hushline::audio::AudioSource;
 use hushline::io::{Location, StorePrefix};
 
-use crate::samples_cmd::Engines;
-
 /// One `redact` input: a path is read where it is, a URL into memory.
 fn open_input(input: &str) -> Result<AudioSource> {
     if !input.contains("://") {
@@ -25,28 +23,14 @@ pub fn redact(inputs: &[String], out: &str, common: &Common) -> Result<ExitCode>
     let keyring = load_keyring(common.key_file.as_deref())?;
     // `--lang auto`: each call goes to the engine its language needs (tiny.en or the
     // given model for English, base for Mandarin); otherwise one engine for all.
-    let auto = common.lang == "auto";
-    let mut engines =
-        Engines::new(keyring.clone(), &common.model, 1).with_rules(common.rules.clone());
-    let fixed = if auto {
-        None
-    } else {
-        Some(build_engine(common, &keyring, 1)?)
-    };
+    let engines = engine_choice(common, &keyring, 1)?;
     let out = Location::parse(out)?;
     let cancel = cancel_flag();
     let mut failed = 0;
     let mut reports = Vec::new();
     for input in inputs {
         let result = open_input(input).and_then(|audio| {
-            let engine = match &fixed {
-                Some(engine) => engine,
-                None => {
-                    let lang = engines.identify(&audio)?;
-                    tracing::info!("{input}: spoken language {lang}");
-                    engines.for_language(&lang)?
-                }
-            };
+            let engine = engines.engine_for(&audio)?;
             Ok(pipeline::process(engine, &audio, &out, &cancel)?)
         });
         match result {
@@ -67,7 +51,7 @@ pub fn redact(inputs: &[String], out: &str, common: &Common) -> Result<ExitCode>
 
 pub fn batch_cmd(source: &str, out: &str, jobs: usize, common: &Common) -> Result<ExitCode> {
     let keyring = load_keyring(common.key_file.as_deref())?;
-    let engine = build_engine(common, &keyring, jobs)?;
+    let engines = engine_choice(common, &keyring, jobs)?;
     let source = Location::parse(source)?;
     let out = Location::parse(out)?;
     let cancel = cancel_flag();
@@ -110,7 +94,7 @@ pub fn batch_cmd(source: &str, out: &str, jobs: usize, common: &Common) -> Resul
             }
         }
     };
-    let report = batch::run_at(&engine, &source, &out, jobs, &cancel, &on_event)?;
+    let report = batch::run_at(engines.as_ref(), &source, &out, jobs, &cancel, &on_event)?;
     bar.finish_and_clear();
 
     let report_name = "batch-report.json";

@@ -4,7 +4,6 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-use hushline::asr::language::LanguageId;
 use hushline::audio::AudioSource;
 
 /// The demo's key lives outside the output folder: beside the user's config.
@@ -14,76 +13,6 @@ fn demo_key_path() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("hushline").join("demo.key")
-}
-
-/// The languages `--lang auto` chooses among: those the detector has words for.
-const AUTO_LANGUAGES: [&str; 2] = ["en", "zh"];
-
-/// One engine per spoken language, built on first use: tiny.en for English, the
-/// multilingual base model for anything else.
-pub(crate) struct Engines {
-    keyring: Arc<Keyring>,
-    /// The model for English calls; other languages use base.
-    english_model: String,
-    /// Detection rules file layered over the defaults, for every engine.
-    rules: Option<PathBuf>,
-    /// Files each engine redacts at once (each with cores / jobs whisper threads).
-    jobs: usize,
-    built: Vec<(String, Engine)>,
-    /// Language identification (base) for `--lang auto`, loaded on first use.
-    language_id: Option<LanguageId>,
-}
-
-impl Engines {
-    pub(crate) fn new(keyring: Arc<Keyring>, english_model: &str, jobs: usize) -> Self {
-        Engines {
-            keyring,
-            english_model: english_model.to_string(),
-            rules: None,
-            jobs,
-            built: Vec::new(),
-            language_id: None,
-        }
-    }
-
-    pub(crate) fn with_rules(mut self, rules: Option<PathBuf>) -> Self {
-        self.rules = rules;
-        self
-    }
-
-    /// The language `input` is spoken in, by Whisper's language identification (English
-    /// when there is too little speech to tell).
-    pub(crate) fn identify(&mut self, input: &AudioSource) -> Result<String> {
-        let lid = match self.language_id.take() {
-            Some(lid) => lid,
-            None => {
-                let path = model::ensure("base", &models_dir())?;
-                LanguageId::load(&path, whisper_threads(self.jobs))?
-            }
-        };
-        let found = pipeline::language::call_language(&lid, input, &AUTO_LANGUAGES);
-        self.language_id = Some(lid);
-        Ok(found?.unwrap_or_else(|| "en".into()))
-    }
-
-    pub(crate) fn for_language(&mut self, lang: &str) -> Result<&Engine> {
-        if let Some(i) = self.built.iter().position(|(l, _)| l == lang) {
-            return Ok(&self.built[i].1);
-        }
-        let common = Common {
-            key_file: None,
-            model: if lang == "en" {
-                self.english_model.clone()
-            } else {
-                "base".into()
-            },
-            lang: lang.to_string(),
-            rules: self.rules.clone(),
-        };
-        let engine = build_engine(&common, &self.keyring, self.jobs)?;
-        self.built.push((lang.to_string(), engine));
-        Ok(&self.built.last().expect("just pushed").1)
-    }
 }
 
 /// One call's scores as `eval --json` writes them.
@@ -202,7 +131,7 @@ fn redact_and_score(
     options: &EvalOptions,
 ) -> Result<Vec<(FileReport, hushline::eval::EvalReport)>> {
     let cancel = cancel_flag();
-    let mut engines = Engines::new(keyring.clone(), options.english_model, options.jobs);
+    let engines = engines_by_language(keyring.clone(), options.english_model, None, options.jobs);
     let mut results: Vec<Option<_>> = truths.iter().map(|_| None).collect();
     let mut languages: Vec<&str> = truths.iter().map(|t| t.language.as_str()).collect();
     languages.sort_unstable();
@@ -273,7 +202,7 @@ pub fn demo(samples: &Path, out: &Path) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(out)?;
     let cancel = cancel_flag();
-    let mut engines = Engines::new(keyring, "tiny.en", 1);
+    let engines = engines_by_language(keyring, "tiny.en", None, 1);
     let mut reports = Vec::new();
     let mut failed = 0;
     for input in &inputs {

@@ -123,7 +123,7 @@ pub fn run_worker(args: WorkerArgs) -> Result<ExitCode> {
         tracing::info!("metrics on http://{bound}/metrics, health on /healthz and /readyz");
     }
     let keyring = load_keyring(args.common.key_file.as_deref())?;
-    let engine = Arc::new(build_engine(&args.common, &keyring, jobs)?);
+    let engine: Arc<dyn EngineChoice> = engine_choice(&args.common, &keyring, jobs)?.into();
     let cfg = WorkerConfig {
         jobs,
         out: Location::parse(&out)?,

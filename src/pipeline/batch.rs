@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, unbounded};
 
-use super::{process, Engine, FileReport, PipelineError};
+use super::choose::EngineChoice;
+use super::{process, FileReport, PipelineError};
 use crate::io::{key_dir, output_names, InputEntry, Location};
 use crate::store::Keyring;
 
@@ -103,7 +104,7 @@ pub fn outputs_complete_at(input: &Path, out: &Location, keyring: &Keyring) -> b
 
 /// Runs `engine` over every audio file under `source` with `jobs` workers.
 pub fn run(
-    engine: &Engine,
+    engine: &dyn EngineChoice,
     source: &Path,
     out: &Path,
     jobs: usize,
@@ -123,7 +124,7 @@ pub fn run(
 /// [`run`] over any [`Location`]s: a folder or an object store prefix on either side.
 /// Outputs keep each input's key relative to `source`.
 pub fn run_at(
-    engine: &Engine,
+    engine: &dyn EngineChoice,
     source: &Location,
     out: &Location,
     jobs: usize,
@@ -268,7 +269,7 @@ fn input_of(outcome: &FileOutcome) -> &Path {
 /// Redacts one listed input into `out` (plus the input's folder), unless its outputs are
 /// already complete.
 pub fn process_entry(
-    engine: &Engine,
+    engine: &dyn EngineChoice,
     input: &InputEntry,
     source: &Location,
     out: &Location,
@@ -291,7 +292,7 @@ pub fn process_entry(
 /// [`process_entry`] with the error kept whole (the queue worker needs its kind):
 /// `Ok(None)` when the outputs were already complete.
 pub fn redact_entry(
-    engine: &Engine,
+    engines: &dyn EngineChoice,
     input: &InputEntry,
     source: &Location,
     out: &Location,
@@ -299,11 +300,11 @@ pub fn redact_entry(
 ) -> Result<Option<FileReport>, PipelineError> {
     let name = PathBuf::from(source.display(&input.key));
     let out_dir = out.join(key_dir(&input.key));
-    if outputs_complete_at(&name, &out_dir, engine.keyring()) {
+    if outputs_complete_at(&name, &out_dir, engines.keyring()) {
         return Ok(None);
     }
     let audio = source.open_input(&input.key)?;
-    process(engine, &audio, &out_dir, cancel).map(Some)
+    process(engines.engine_for(&audio)?, &audio, &out_dir, cancel).map(Some)
 }
 
 #[cfg(test)]

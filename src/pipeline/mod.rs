@@ -18,6 +18,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod choose;
 pub mod language;
 pub mod live;
 mod recognize;
@@ -63,6 +64,8 @@ pub enum PipelineError {
     },
     #[error("cancelled")]
     Cancelled,
+    #[error("no engine for language {language}: {reason}")]
+    Engine { language: String, reason: String },
     /// An error with the dependency warnings folded into it (`crate::diagnostics`).
     #[error("{error} ({folded})")]
     WithWarnings {

@@ -32,7 +32,8 @@ use super::{
 use crate::io::{InputEntry, Location};
 use crate::metrics;
 use crate::pipeline::batch::redact_entry;
-use crate::pipeline::{Engine, FileReport, PipelineError};
+use crate::pipeline::choose::EngineChoice;
+use crate::pipeline::{FileReport, PipelineError};
 
 /// How long one pull waits for a job before asking again (and noticing a drain).
 const PULL_WAIT: Duration = Duration::from_secs(2);
@@ -60,7 +61,7 @@ pub struct WorkerSummary {
 
 struct Ctx {
     queue: Queue,
-    engine: Arc<Engine>,
+    engine: Arc<dyn EngineChoice>,
     out: Location,
     cancel: Arc<AtomicBool>,
     sources: Mutex<HashMap<String, Location>>,
@@ -70,7 +71,7 @@ struct Ctx {
 /// Works until `shutdown` completes, then drains.
 pub async fn run(
     queue: Queue,
-    engine: Arc<Engine>,
+    engine: Arc<dyn EngineChoice>,
     cfg: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<WorkerSummary, QueueError> {
@@ -279,7 +280,7 @@ fn work(ctx: &Ctx, job: &Job) -> Outcome {
         size: job.size,
         version: job.version.clone(),
     };
-    match redact_entry(&ctx.engine, &entry, &source, &ctx.out, &ctx.cancel) {
+    match redact_entry(ctx.engine.as_ref(), &entry, &source, &ctx.out, &ctx.cancel) {
         Ok(Some(report)) => Outcome::Done(Box::new(report)),
         Ok(None) => Outcome::Skipped,
         Err(e) => Outcome::Failed(e),
