@@ -1,0 +1,384 @@
+//! A detector's digit runs: what each run (or runs read in parts) is, the fail-closed
+//! stretches of digits read out densely, and the spans items cover. Must not follow the
+//! dialogue (that is `answer`) or mask text.
+
+use crate::time::Span;
+
+use super::{Channel, Detector};
+use crate::detect::classify::{self, Classifier, Decision, Hit};
+use crate::detect::dense::DensePieces;
+use crate::detect::items::Item;
+use crate::detect::lexicon::Category;
+use crate::detect::normalize::PieceKind;
+use crate::detect::validate::{is_card, is_cn_id};
+use crate::detect::EntityKind;
+
+impl Detector {
+    /// Items of one run. Homophones at the run's edges ("thanks for 4539…", "oh eight
+    /// twenty seven") are tried both ways: without them only if that validates and the
+    /// run with them does not; otherwise the run with them, so a digit heard as a
+    /// homophone is never left audible beside a redacted item (fail closed).
+    pub(super) fn run_items(
+        &self,
+        cl: &Classifier,
+        ch: &Channel,
+        hits: &[Hit],
+        run: &[usize],
+        card_end: Option<u64>,
+    ) -> Vec<Item> {
+        let has_real_digit = run.iter().any(|&i| {
+            matches!(
+                ch.pieces[i].kind,
+                PieceKind::Digit {
+                    weak: false,
+                    month: false,
+                    ..
+                }
+            )
+        });
+        if !has_real_digit {
+            return Vec::new();
+        }
+        let trimmed = strong_part(ch, run);
+        let t = self.decide_candidate(cl, ch, hits, trimmed, card_end);
+        if trimmed.len() == run.len() {
+            return t;
+        }
+        let f = self.decide_candidate(cl, ch, hits, run, card_end);
+        let t_valid = t.iter().any(|it| it.validated);
+        let f_valid = f.iter().any(|it| it.validated);
+        if (t_valid && !f_valid) || f.is_empty() {
+            t
+        } else {
+            f
+        }
+    }
+
+    fn decide_candidate(
+        &self,
+        cl: &Classifier,
+        ch: &Channel,
+        hits: &[Hit],
+        idx: &[usize],
+        card_end: Option<u64>,
+    ) -> Vec<Item> {
+        let digits = digits_of(ch, idx);
+        let first = &ch.pieces[idx[0]];
+        let last = &ch.pieces[idx[idx.len() - 1]];
+        let span = self.cover(ch, idx[0], idx[idx.len() - 1]);
+        // Keys are pressed when asked; what the caller says after keying ("… not in
+        // time") is not about the keyed number. An amount, date or time is never this
+        // long: a quantity word before it is no label of it, though a unit right after
+        // it still names it ("… 13 digits … dollars").
+        let keyed = ch.keyed[ch.lexes[first.lex.0].word];
+        let spoken = ch.pieces[idx[0]..=idx[idx.len() - 1]]
+            .iter()
+            .filter(|p| p.is_digit() || p.kind == PieceKind::SoundAlike)
+            .count();
+        let too_long = spoken > self.rules.thresholds.quantity_max_digits;
+        let relevant: Vec<Hit>;
+        let hits = if keyed || too_long {
+            relevant = hits
+                .iter()
+                .filter(|h| !(keyed && h.channel == ch.id && h.lex.0 > last.lex.1))
+                .filter(|h| !(too_long && quantity_before(h, ch.id, last.lex.1)))
+                .cloned()
+                .collect();
+            &relevant[..]
+        } else {
+            hits
+        };
+        let mut ctx = classify::nearby_context(
+            hits,
+            ch.id,
+            span,
+            (first.lex.0, last.lex.1),
+            &ch.lexes,
+            &self.rules.thresholds,
+            self.context_before,
+        );
+        // Digits soon after a card on the same channel are likely its expiry or code,
+        // even unasked; this is the weakest context, tried last.
+        if card_end.is_some_and(|end| span.start >= end && span.start - end <= self.context_before)
+        {
+            ctx.push(Category::AfterCard);
+        }
+        let groups = classify::groups(&ch.pieces, idx);
+        cl.decide(&digits, &groups, &ctx)
+            .into_iter()
+            .map(|(r, dec)| self.item(ch, idx[r.start], idx[r.end - 1], dec))
+            .collect()
+    }
+
+    /// Parts of one spoken ID that Whisper broke up with words it guessed ("腰三 什么
+    /// 動五 哪 幺八…"): consecutive ID items on a channel, at most `max_fillers` words
+    /// and `max_gap` apart, become one item, so the audio under the guesses (likely
+    /// digits) is covered too.
+    pub(super) fn join_id_parts(&self, mut items: Vec<Item>) -> Vec<Item> {
+        items.sort_by_key(|it| it.span.start);
+        let mut out: Vec<Item> = Vec::with_capacity(items.len());
+        for it in items {
+            if let Some(prev) = out.last_mut() {
+                let words_between = it.first.0.saturating_sub(prev.last.0 + 1);
+                if prev.kind == EntityKind::CnId
+                    && it.kind == EntityKind::CnId
+                    && !(prev.validated && it.validated)
+                    && words_between <= self.rules.thresholds.max_fillers
+                    && it.span.start.saturating_sub(prev.span.end) <= self.max_gap
+                {
+                    prev.last = it.last;
+                    prev.span = prev.span.union(&it.span);
+                    prev.validated = false;
+                    prev.reason = "fail-closed:id-context".to_string();
+                    prev.confidence = prev.confidence.min(it.confidence);
+                    continue;
+                }
+            }
+            out.push(it);
+        }
+        out
+    }
+
+    /// Digit pieces read out densely with a few other words among them (a card read in
+    /// pairs and heard half as words), outside negative context: fail closed. Amounts
+    /// and times label no number this long.
+    pub(super) fn dense_items(
+        &self,
+        ch: &Channel,
+        hits: &[Hit],
+        breaks: &[Span],
+        phrases: &[(usize, usize)],
+    ) -> Vec<Item> {
+        let th = &self.rules.thresholds;
+        let dense = DensePieces {
+            phrases,
+            min_digits: th.long_run_min_digits,
+            min_density: th.dense_min_density,
+            max_other: th.dense_max_gap_words,
+            max_pause: self.max_gap,
+            breaks,
+        };
+        dense
+            .stretches(&ch.pieces)
+            .into_iter()
+            .filter(|&(p0, p1)| {
+                let lex = (ch.pieces[p0].lex.0, ch.pieces[p1].lex.1);
+                let labels: Vec<Hit> = hits
+                    .iter()
+                    .filter(|h| !quantity_before(h, ch.id, lex.1))
+                    .cloned()
+                    .collect();
+                classify::nearby_context(
+                    &labels,
+                    ch.id,
+                    self.cover(ch, p0, p1),
+                    lex,
+                    &ch.lexes,
+                    th,
+                    self.context_before,
+                )
+                .first()
+                    != Some(&Category::Negative)
+            })
+            .map(|(p0, p1)| {
+                let dec = Decision {
+                    kind: EntityKind::LongDigitRun,
+                    reason: "fail-closed:dense-digits".to_string(),
+                    confidence: 0.6,
+                    validated: false,
+                };
+                self.item(ch, p0, p1, dec)
+            })
+            .collect()
+    }
+
+    /// The item for pieces `p0..=p1` of a channel.
+    pub(super) fn item(&self, ch: &Channel, p0: usize, p1: usize, dec: Decision) -> Item {
+        let l0 = &ch.lexes[ch.pieces[p0].lex.0];
+        let l1 = &ch.lexes[ch.pieces[p1].lex.1];
+        Item {
+            kind: dec.kind,
+            channel: ch.id,
+            span: self.cover(ch, p0, p1),
+            reason: dec.reason,
+            confidence: dec.confidence,
+            validated: dec.validated,
+            first: (l0.word, l0.bytes.start),
+            last: (l1.word, l1.bytes.end),
+        }
+    }
+
+    /// A card or ID read in two or three parts with other words between ("4539 1488,
+    /// hang on, let me find my glasses, 0343 6467"): consecutive runs within the context
+    /// window whose digits together pass a checksum, none in negative context. Each part
+    /// becomes an item of its own, so the words between stay audible. Returns how many
+    /// runs were used.
+    pub(super) fn joined_items(
+        &self,
+        ch: &Channel,
+        hits: &[Hit],
+        runs: &[Vec<usize>],
+    ) -> Option<(usize, Vec<Item>)> {
+        for k in [2, 3] {
+            let parts = runs.get(..k)?;
+            let trimmed: Vec<&[usize]> = parts.iter().map(|r| strong_part(ch, r)).collect();
+            if trimmed.iter().any(|t| {
+                let d = digits_of(ch, t);
+                t.is_empty() || is_card(&d) || is_cn_id(&d)
+            }) {
+                return None;
+            }
+            let joined: Vec<u8> = trimmed.iter().flat_map(|t| digits_of(ch, t)).collect();
+            let n = joined.len();
+            let kind = if n == 18 && is_cn_id(&joined) {
+                EntityKind::CnId
+            } else if is_card(&joined) {
+                EntityKind::Card
+            } else {
+                if n > 19 {
+                    return None;
+                }
+                continue;
+            };
+            let close = trimmed.windows(2).all(|w| {
+                let a = ch.pieces[w[0][w[0].len() - 1]].span.end;
+                let b = ch.pieces[w[1][0]].span.start;
+                b.saturating_sub(a) <= self.context_before
+            });
+            let negative = trimmed.iter().any(|t| {
+                let span = self.cover(ch, t[0], t[t.len() - 1]);
+                let lex = (ch.pieces[t[0]].lex.0, ch.pieces[t[t.len() - 1]].lex.1);
+                classify::nearby_context(
+                    hits,
+                    ch.id,
+                    span,
+                    lex,
+                    &ch.lexes,
+                    &self.rules.thresholds,
+                    self.context_before,
+                )
+                .first()
+                    == Some(&Category::Negative)
+            });
+            if !close || negative {
+                return None;
+            }
+            let items = trimmed
+                .iter()
+                .map(|t| {
+                    let dec = Decision {
+                        kind: kind.clone(),
+                        reason: "checksum-across-words".to_string(),
+                        confidence: 0.85,
+                        validated: true,
+                    };
+                    self.item(ch, t[0], t[t.len() - 1], dec)
+                })
+                .collect();
+            return Some((k, items));
+        }
+        None
+    }
+
+    /// A run of real digits right before or after unheard speech of its channel, as a
+    /// fail-closed number.
+    pub(super) fn run_beside_unheard(
+        &self,
+        ch: &Channel,
+        run: &[usize],
+        unheard: &[(u16, Span)],
+    ) -> Option<Item> {
+        let (&p0, &p1) = (run.first()?, run.last()?);
+        let span = self.cover(ch, p0, p1);
+        let beside = unheard.iter().any(|&(c, u)| {
+            c == ch.id
+                && ((u.start >= span.end && u.start - span.end <= self.max_gap)
+                    || (span.start >= u.end && span.start - u.end <= self.max_gap)
+                    || u.overlaps(&span))
+        });
+        let real_digits = run
+            .iter()
+            .filter(|&&i| matches!(ch.pieces[i].kind, PieceKind::Digit { weak: false, .. }))
+            .count();
+        if !beside || real_digits < MIN_DIGITS_BESIDE_UNHEARD {
+            return None;
+        }
+        let dec = classify::decision(
+            EntityKind::LongDigitRun,
+            "fail-closed:beside-unheard-speech",
+            0.5,
+            false,
+        )?;
+        Some(self.item(ch, p0, p1, dec))
+    }
+
+    /// Union of the spans of pieces `p0..=p1` (digits and whatever was merged between).
+    pub(super) fn cover(&self, ch: &Channel, p0: usize, p1: usize) -> Span {
+        ch.pieces[p0..=p1]
+            .iter()
+            .map(|p| p.span)
+            .reduce(|a, b| a.union(&b))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether `h` is a quantity phrase ("time", "dollars") anywhere but after a number that
+/// ends at lexeme `last` of channel `channel`, on that channel: no label of a number too
+/// long to be a quantity, though a unit after it still names it.
+fn quantity_before(h: &Hit, channel: u16, last: usize) -> bool {
+    h.cat == Category::Quantity && !(h.channel == channel && h.lex.0 > last)
+}
+
+/// The run without homophones at its edges.
+fn strong_part<'r>(ch: &Channel, run: &'r [usize]) -> &'r [usize] {
+    let strong = |&i: &usize| {
+        matches!(
+            ch.pieces[i].kind,
+            PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
+        )
+    };
+    match (run.iter().position(strong), run.iter().rposition(strong)) {
+        (Some(a), Some(b)) => &run[a..=b],
+        _ => &[],
+    }
+}
+
+/// Digits a run needs to be redacted for lying beside unheard speech: two, so a lone
+/// "one" or "a" beside a mumble stays, while "5289 6" before a number Whisper stopped
+/// hearing does not.
+const MIN_DIGITS_BESIDE_UNHEARD: usize = 2;
+
+/// Runs without the digit words that belong to a context phrase of their channel ("the
+/// three-digit code", "four digit code"): they name a number, they are not one. A run is
+/// split where such a word was. A digit guessed from a misheard word (weak) is no digit
+/// word of a phrase: "double-time" is "double nine" whatever "time" means elsewhere.
+pub(super) fn without_phrase_digits(
+    runs: Vec<Vec<usize>>,
+    ch: &Channel,
+    phrases: &[(usize, usize)],
+) -> Vec<Vec<usize>> {
+    let names_a_number = |i: usize| {
+        let p = &ch.pieces[i];
+        !matches!(p.kind, PieceKind::Digit { weak: true, .. })
+            && classify::in_phrase(phrases, p.lex)
+    };
+    let mut out = Vec::with_capacity(runs.len());
+    for run in runs {
+        for part in run.split(|&i| names_a_number(i)) {
+            if !part.is_empty() {
+                out.push(part.to_vec());
+            }
+        }
+    }
+    out
+}
+
+/// ASCII digits of pieces `idx`, `X` for a check character.
+fn digits_of(ch: &Channel, idx: &[usize]) -> Vec<u8> {
+    idx.iter()
+        .map(|&i| match ch.pieces[i].kind {
+            PieceKind::Digit { d, .. } => d,
+            _ => b'X',
+        })
+        .collect()
+}
