@@ -298,7 +298,7 @@ fn written_date(ch: &ChannelPieces, a: &Answer) -> bool {
 /// channel `ch`: a currency or percent sign Whisper wrote before digits ("it's $65.91.
 /// 5135 …"), or one negative word among digits ("4 time 2 1", "45 seconds in 1732",
 /// "3. It's time for 8": digit words heard as other words on the phone band), digits
-/// within a few words before and after it.
+/// within a word before it and a few words after it.
 fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
     if o.channel != ch.id || !o.cat.is_negative() || o.lex.0 != o.lex.1 {
         return false;
@@ -318,7 +318,7 @@ fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
         .iter()
         .rev()
         .filter(not_sep)
-        .take(WORDS_TO_NEXT_DIGIT + 1);
+        .take(WORDS_FROM_LAST_DIGIT + 1);
     let mut after = ch.pieces[at + 1..]
         .iter()
         .filter(not_sep)
@@ -326,8 +326,10 @@ fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
     before.any(is_digit_like) && after.any(is_digit_like)
 }
 
-/// Words on each side of a negative word within which digits must be for it to count as
-/// a misheard digit.
+/// Words before and after a negative word within which digits must be for it to count
+/// as a misheard digit: "3. It's time for 8", but not "213, and your confirmation
+/// reference is 548…".
+const WORDS_FROM_LAST_DIGIT: usize = 1;
 const WORDS_TO_NEXT_DIGIT: usize = 2;
 
 fn a_real_digits(ch: &ChannelPieces, a: &Answer) -> usize {
@@ -498,6 +500,7 @@ mod tests {
             cat,
             span: Span::new(s, s + from_seconds(0.5, ASR_RATE)),
             lex: (lex, lex),
+            guessed: false,
         }
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct Hit {
     pub span: Span,
     /// First and last lexeme (inclusive) in the channel's lexeme list.
     pub lex: (usize, usize),
+    /// Matched with a word heard as a sound-alike ("car number"), not word for word.
+    pub guessed: bool,
 }
 
 fn is_context_lexeme(l: &Lex) -> bool {
@@ -79,8 +81,9 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
                         .all(|(j, t)| same_word(lx, &lexes[idx[k + j]], t))
             })
         });
-        let found = found
-            .map(|(toks, cat)| (toks.len(), *cat))
+        let exact = found.map(|(toks, cat)| (toks.len(), *cat));
+        let guessed = exact.is_none();
+        let found = exact
             .or_else(|| sound_alike_phrase(lx, lexes, &idx[k..], &codes))
             .or_else(|| lx.pinyin.as_ref()?.phrase_at_lexemes(&idx[k..], &readings));
         match found {
@@ -91,6 +94,7 @@ pub(crate) fn context_hits(lx: &Lexicon, channel: u16, lexes: &[Lex]) -> Vec<Hit
                     cat,
                     span: lexes[a].span.union(&lexes[b].span),
                     lex: (a, b),
+                    guessed,
                 });
                 k += n;
             }
@@ -571,7 +575,9 @@ pub(crate) fn question_end(lexes: &[Lex], at: usize) -> Option<usize> {
 
 /// Categories of the context phrases near a run, nearest first: before the run on any
 /// channel within `before` samples, or after it on the same channel within
-/// `context_after_words` words. Only phrases within `CLUSTER` of the nearest one count,
+/// `context_after_words` words (word for word: a phrase only guessed from a sound-alike,
+/// "that's all gone through" for "good through", may ask for a number but does not name
+/// the one before it). Only phrases within `CLUSTER` of the nearest one count,
 /// so "the expiration date on the card" offers both expiry and card.
 pub(crate) fn nearby_context(
     hits: &[Hit],
@@ -595,6 +601,7 @@ pub(crate) fn nearby_context(
             Some((0, false))
         } else if same
             && h.lex.0 > lex.1
+            && !h.guessed
             && !in_question(lexes, h.lex.1)
             && !introduces_numerals(lexes, h.lex.1)
         {
