@@ -593,7 +593,9 @@ pub(crate) fn nearby_context(
         let same = h.channel == channel;
         let cand = if (same && h.lex.1 < lex.0) || (!same && h.span.start < span.start) {
             let dist = span.start.saturating_sub(h.span.end);
-            (dist <= before).then_some((dist, false))
+            let asked_since =
+                same && h.cat.is_negative() && question_between(lexes, h.lex.1, lex.0);
+            (dist <= before && !asked_since).then_some((dist, false))
         } else if !same && h.span.start < span.end && !h.cat.is_negative() {
             // The other speaker asked for a number while this run was being read, as
             // Whisper timed it: its word times smear over the pause the question was
@@ -633,6 +635,19 @@ pub(crate) fn nearby_context(
         }
     }
     out
+}
+
+/// Whether a question was asked between the sentence holding lexeme `from` and lexeme
+/// `to` ("… my order. The number is 22141660. Can I have the card number? 4829 …"): a
+/// new request, so a label said before it no longer speaks for what follows.
+fn question_between(lexes: &[Lex], from: usize, to: usize) -> bool {
+    let is_end = |l: &Lex| l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str());
+    let Some(own_end) = (from..to).find(|&i| is_end(&lexes[i])) else {
+        return false;
+    };
+    lexes[own_end + 1..to]
+        .iter()
+        .any(|l| l.kind == LexKind::Punct && (l.text == "?" || l.text == "？"))
 }
 
 /// Whether the phrase ending at lexeme `end` is followed by numerals of its own within
@@ -691,5 +706,32 @@ mod tests {
         assert!(broken_by(&breaks, Span::new(90, 200)));
         assert!(!broken_by(&breaks, Span::new(200, 400)));
         assert!(broken_by(&breaks, Span::new(499, 501)));
+    }
+
+    #[test]
+    fn a_question_after_a_labels_sentence_is_a_new_request() {
+        let lexes: Vec<Lex> = ["my", "order", ".", "22141660", ".", "card", "?", "4829"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Lex {
+                text: t.to_string(),
+                kind: if t.chars().all(|c| c.is_ascii_punctuation()) {
+                    LexKind::Punct
+                } else if t.chars().all(|c| c.is_ascii_digit()) {
+                    LexKind::Num
+                } else {
+                    LexKind::Alpha
+                },
+                word: i,
+                bytes: 0..t.len(),
+                span: Span::new(i as u64 * 100, i as u64 * 100 + 90),
+                num_group: 0,
+                confidence: 0.9,
+            })
+            .collect();
+        assert!(question_between(&lexes, 1, 7));
+        // The label's own question ("What's the order number?") still speaks.
+        assert!(!question_between(&lexes, 5, 7));
+        assert!(!question_between(&lexes, 1, 3));
     }
 }

@@ -113,17 +113,17 @@ pub(crate) struct DensePieces<'a> {
 impl DensePieces<'_> {
     /// Stretches `first..=last` of `pieces` holding at least `min_digits` digit-like
     /// pieces (digits, homophones, sound-alikes), at least `min_density` of their words,
-    /// with at most `max_other` other words in a row, none of them a context phrase's.
-    /// Separators are neutral.
+    /// with at most `max_other` other words in a row (fillers aside), none of them a
+    /// context phrase's. Separators are neutral.
     pub fn stretches(&self, pieces: &[Piece]) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
         // (first, last, digit-like, words) of the stretch being read.
         let mut cur: Option<(usize, usize, usize, usize)> = None;
-        let mut other_in_row = 0;
+        // Words since the stretch's last digit, and how many of them were not fillers.
+        let (mut between, mut other_in_row) = (0, 0);
         for (i, p) in pieces.iter().enumerate() {
             if in_phrase(self.phrases, p.lex) {
                 self.emit(cur.take(), &mut out);
-                other_in_row = 0;
                 continue;
             }
             match p.kind {
@@ -138,19 +138,25 @@ impl DensePieces<'_> {
                         self.emit(cur.take(), &mut out);
                     }
                     let (first, _, digits, words) = cur.unwrap_or((i, i, 0, 0));
-                    cur = Some((first, i, digits + 1, words + other_in_row + 1));
-                    other_in_row = 0;
+                    let words = if joins { words + between } else { words };
+                    cur = Some((first, i, digits + 1, words + 1));
                 }
-                PieceKind::Filler | PieceKind::Other => {
-                    if cur.is_some() {
-                        other_in_row += 1;
-                        if other_in_row > self.max_other {
-                            self.emit(cur.take(), &mut out);
-                        }
+                // Fillers ("mm", "go on") count against density only.
+                PieceKind::Filler | PieceKind::Other if cur.is_some() => {
+                    between += 1;
+                    other_in_row += usize::from(p.kind == PieceKind::Other);
+                    if other_in_row > self.max_other {
+                        self.emit(cur.take(), &mut out);
                     }
                 }
+                PieceKind::Filler | PieceKind::Other => {}
             }
-            if cur.is_none() {
+            if cur.is_none()
+                || p.is_digit()
+                || p.kind == PieceKind::CheckX
+                || p.kind == PieceKind::SoundAlike
+            {
+                between = 0;
                 other_in_row = 0;
             }
         }
