@@ -139,13 +139,6 @@ fn requested(cat: Category) -> Option<EntityKind> {
     }
 }
 
-fn is_digit_like(p: &Piece) -> bool {
-    matches!(
-        p.kind,
-        PieceKind::Digit { .. } | PieceKind::CheckX | PieceKind::SoundAlike
-    )
-}
-
 fn is_real_digit(p: &Piece) -> bool {
     matches!(
         p.kind,
@@ -264,15 +257,15 @@ fn without_quantity(ch: &ChannelPieces, mut a: Answer, hits: &[Hit]) -> Option<A
     // before it.
     let mut i = a.last;
     while i > a.first
-        && (ch.pieces[i - 1].kind == PieceKind::Sep || is_digit_like(&ch.pieces[i - 1]))
+        && (ch.pieces[i - 1].kind == PieceKind::Sep || ch.pieces[i - 1].is_digit_like())
     {
         i -= 1;
     }
-    let last = (a.first..i).rev().find(|&k| is_digit_like(&ch.pieces[k]))?;
+    let last = (a.first..i).rev().find(|&k| ch.pieces[k].is_digit_like())?;
     a.last = last;
     a.open = false;
     a.digits = (a.first..=last)
-        .filter(|&k| is_digit_like(&ch.pieces[k]))
+        .filter(|&k| ch.pieces[k].is_digit_like())
         .count();
     a.span = ch.pieces[a.first].span.union(&ch.pieces[last].span);
     Some(a)
@@ -282,7 +275,7 @@ fn without_quantity(ch: &ChannelPieces, mut a: Answer, hits: &[Hit]) -> Option<A
 /// context in themselves, whoever asked what.
 fn written_date(ch: &ChannelPieces, a: &Answer) -> bool {
     let idx: Vec<usize> = (a.first..=a.last)
-        .filter(|&i| is_digit_like(&ch.pieces[i]))
+        .filter(|&i| ch.pieces[i].is_digit_like())
         .collect();
     let digits: Vec<u8> = idx
         .iter()
@@ -323,7 +316,7 @@ fn within_answer(ch: &ChannelPieces, o: &Hit) -> bool {
         .iter()
         .filter(not_sep)
         .take(WORDS_TO_NEXT_DIGIT + 1);
-    before.any(is_digit_like) && after.any(is_digit_like)
+    before.any(Piece::is_digit_like) && after.any(Piece::is_digit_like)
 }
 
 /// Words before and after a negative word within which digits must be for it to count
@@ -382,7 +375,7 @@ fn answer_on(
             break;
         }
         let Some(f) = first else {
-            if is_digit_like(p) {
+            if p.is_digit_like() {
                 if p.span.start.saturating_sub(h.span.end) > wait {
                     open = false;
                     break;
@@ -454,7 +447,7 @@ pub(crate) fn uncovered_parts(
             parts.extend(cur.take());
             continue;
         }
-        let content = is_digit_like(p) || p.kind == PieceKind::Other;
+        let content = p.is_digit_like() || p.kind == PieceKind::Other;
         if content {
             cur = Some(match cur {
                 Some((s, _)) => (s, i),

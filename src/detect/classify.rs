@@ -569,8 +569,17 @@ pub(crate) fn question_end(lexes: &[Lex], at: usize) -> Option<usize> {
         .iter()
         .enumerate()
         .skip(at)
-        .find(|(_, l)| l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str()))?;
-    (l.text == "?" || l.text == "？").then_some(i)
+        .find(|(_, l)| ends_sentence(l))?;
+    is_question_mark(l).then_some(i)
+}
+
+/// Whether lexeme `l` is a full stop, question or exclamation mark (ASCII or full-width).
+fn ends_sentence(l: &Lex) -> bool {
+    l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str())
+}
+
+fn is_question_mark(l: &Lex) -> bool {
+    l.kind == LexKind::Punct && (l.text == "?" || l.text == "？")
 }
 
 /// Categories of the context phrases near a run, nearest first: before the run on any
@@ -641,13 +650,10 @@ pub(crate) fn nearby_context(
 /// `to` ("… my order. The number is 22141660. Can I have the card number? 4829 …"): a
 /// new request, so a label said before it no longer speaks for what follows.
 fn question_between(lexes: &[Lex], from: usize, to: usize) -> bool {
-    let is_end = |l: &Lex| l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str());
-    let Some(own_end) = (from..to).find(|&i| is_end(&lexes[i])) else {
+    let Some(own_end) = (from..to).find(|&i| ends_sentence(&lexes[i])) else {
         return false;
     };
-    lexes[own_end + 1..to]
-        .iter()
-        .any(|l| l.kind == LexKind::Punct && (l.text == "?" || l.text == "？"))
+    lexes[own_end + 1..to].iter().any(is_question_mark)
 }
 
 /// Whether the phrase ending at lexeme `end` is followed by numerals of its own within
@@ -657,7 +663,7 @@ fn introduces_numerals(lexes: &[Lex], end: usize) -> bool {
     lexes
         .iter()
         .skip(end + 1)
-        .take_while(|l| !(l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str())))
+        .take_while(|l| !ends_sentence(l))
         .filter(|l| is_context_lexeme(l))
         .take(OWN_NUMBER_WORDS + 1)
         .any(|l| l.kind == LexKind::Num)

@@ -151,11 +151,7 @@ impl DensePieces<'_> {
                 }
                 PieceKind::Filler | PieceKind::Other => {}
             }
-            if cur.is_none()
-                || p.is_digit()
-                || p.kind == PieceKind::CheckX
-                || p.kind == PieceKind::SoundAlike
-            {
+            if cur.is_none() || p.is_digit_like() {
                 between = 0;
                 other_in_row = 0;
             }

@@ -44,6 +44,14 @@ impl Piece {
     pub fn is_digit(&self) -> bool {
         matches!(self.kind, PieceKind::Digit { .. })
     }
+
+    /// A digit, the ID check character, or a word taken for a misheard digit.
+    pub fn is_digit_like(&self) -> bool {
+        matches!(
+            self.kind,
+            PieceKind::Digit { .. } | PieceKind::CheckX | PieceKind::SoundAlike
+        )
+    }
 }
 
 /// The `k`-th of `n` equal parts of `span`, widened outward.

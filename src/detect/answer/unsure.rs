@@ -15,7 +15,7 @@ use super::super::lexicon::LexKind;
 use super::super::normalize::{Piece, PieceKind};
 use super::super::rules::Thresholds;
 use super::super::EntityKind;
-use super::{first_answer_piece, is_digit_like, spoken_words, Answer, AnswerRules, ChannelPieces};
+use super::{first_answer_piece, spoken_words, Answer, AnswerRules, ChannelPieces};
 
 /// The unsure-answer settings, on the 16 kHz clock.
 pub(super) struct UnsureRules {
@@ -99,7 +99,7 @@ pub(super) fn answer_on(
     let (mut last, mut count, mut digits, mut confident_run) = (0usize, 0usize, 0usize, 0usize);
     let mut open = true;
     for (i, p) in ch.pieces.iter().enumerate().skip(begin) {
-        if !matches!(p.kind, PieceKind::Other) && !is_digit_like(p) {
+        if !matches!(p.kind, PieceKind::Other) && !p.is_digit_like() {
             continue;
         }
         if p.span.start >= block_at {
@@ -112,7 +112,7 @@ pub(super) fn answer_on(
             }
             if doubted(p) {
                 first = Some(i);
-                (last, count, digits) = (i, 1, usize::from(is_digit_like(p)));
+                (last, count, digits) = (i, 1, usize::from(p.is_digit_like()));
             }
             continue;
         };
@@ -126,10 +126,10 @@ pub(super) fn answer_on(
             open = false;
             break;
         }
-        if doubted(p) || is_digit_like(p) {
+        if doubted(p) || p.is_digit_like() {
             (last, confident_run) = (i, 0);
             count += usize::from(doubted(p));
-            digits += usize::from(is_digit_like(p));
+            digits += usize::from(p.is_digit_like());
         } else {
             confident_run += 1;
             if confident_run >= u.end_words {
