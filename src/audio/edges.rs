@@ -14,7 +14,9 @@ use crate::time::{from_seconds, Span};
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefineConfig {
     /// A frame is speech when it is this far above the local noise floor (dB). Low, so
-    /// the quiet tail of a word ("six", "five") still counts as speech.
+    /// the quiet onset or decay of a word on a phone line (4-6 dB over the line noise,
+    /// 25-30 dB under the vowel) still counts as speech: smoothed frames of steady line
+    /// noise stay within about 1.5 dB of the floor.
     pub threshold_db: f32,
     /// ... and at least this loud (dBFS).
     pub min_dbfs: f32,
@@ -34,7 +36,7 @@ pub struct RefineConfig {
 impl Default for RefineConfig {
     fn default() -> Self {
         RefineConfig {
-            threshold_db: 6.0,
+            threshold_db: 4.0,
             min_dbfs: -60.0,
             sure_dbfs: -35.0,
             min_pause: 0.2,
@@ -203,6 +205,24 @@ mod tests {
             assert!(got.start >= secs(1.9), "noise {noise_amp}: start {got:?}");
             assert!(got.end <= secs(6.34), "noise {noise_amp}: end {got:?}");
         }
+    }
+
+    #[test]
+    fn quiet_decay_just_above_line_noise_is_kept() {
+        let noise_amp = 0.004; // about -53 dBFS, a phone line's hiss
+        let mut x = signal(7.0, &[(2.5, 4.0)], noise_amp);
+        let noise_rms = noise_amp / 3f32.sqrt();
+        // The word's decay: 0.2 s at 4.5 dB over the noise (its own power 1.82x the noise's).
+        let tail = burst(secs(0.2) as usize, RATE, 1.0);
+        let rms = (tail.iter().map(|v| v * v).sum::<f32>() / tail.len() as f32).sqrt();
+        let gain = noise_rms * 1.82f32.sqrt() / rms;
+        for (i, v) in tail.iter().enumerate() {
+            x[secs(4.0) as usize + i] += v * gain;
+        }
+        let got = refine_span(&x, 0, RATE, Span::new(secs(2.8), secs(3.9)), secs(0.6));
+        assert!(got.end >= secs(4.2), "{got:?}");
+        assert!(got.end <= secs(4.2) + secs(0.08), "{got:?}");
+        assert!(got.start <= secs(2.5) && got.start >= secs(2.4), "{got:?}");
     }
 
     #[test]
