@@ -122,6 +122,8 @@ impl EngineChoice for ByLanguage {
     }
 
     fn engine_for(&self, audio: &AudioSource) -> Result<&Engine, PipelineError> {
-        self.for_language(&self.identify(audio)?)
+        let lang = self.identify(audio)?;
+        tracing::info!(input = %audio.name().display(), "spoken language {lang}");
+        self.for_language(&lang)
     }
 }
