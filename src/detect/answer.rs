@@ -57,6 +57,9 @@ pub(crate) struct Answer {
     pub unsure: bool,
     /// When the request it answers was done being said.
     pub asked_end: u64,
+    /// Pieces inside it (first and last, inclusive) that are someone's question, not the
+    /// answer: never bleeped as part of it.
+    pub questions: Vec<(usize, usize)>,
 }
 
 impl Answer {
@@ -79,6 +82,7 @@ impl Answer {
             open: false,
             unsure: false,
             asked_end,
+            questions: Vec::new(),
         }
     }
 }
@@ -128,7 +132,7 @@ impl AnswerRules {
 }
 
 /// What a request for `cat` asks for; `None` for context that asks for nothing.
-fn requested(cat: Category) -> Option<EntityKind> {
+pub(crate) fn requested(cat: Category) -> Option<EntityKind> {
     match cat {
         Category::Card => Some(EntityKind::Card),
         Category::CnId => Some(EntityKind::CnId),
@@ -172,6 +176,7 @@ pub(crate) fn answers(
                 .and_then(|q| asked_on?.lexes.get(q))
                 .map_or(h.span.end, |l| l.span.end.max(h.span.end)),
         };
+        let mut found_here = Vec::new();
         for ch in channels {
             // The next context phrase after this one, on any channel, ends its answers.
             // A quantity word right after the request is part of it ("valid through date").
@@ -213,7 +218,7 @@ pub(crate) fn answers(
             if let Some(a) = found {
                 let real = a_real_digits(ch, &a);
                 if real >= 1 && a.digits >= rules.min_digits(&kind) && !written_date(ch, &a) {
-                    out.push(a);
+                    found_here.push(a);
                 }
             }
             // With speakers on their own channels, a question is answered by another one:
@@ -227,7 +232,7 @@ pub(crate) fn answers(
                 .map(|o| o.span.start)
                 .min()
                 .unwrap_or(u64::MAX);
-            out.extend(unsure::answer_on(
+            found_here.extend(unsure::answer_on(
                 rules,
                 ch,
                 asker,
@@ -236,6 +241,17 @@ pub(crate) fn answers(
                 &kind,
             ));
         }
+        // With speakers on their own channels, a request answered in digits on another
+        // channel is not also answered by the asker's own doubted words (the agent's next
+        // question, heard badly).
+        if channels.len() > 1
+            && found_here
+                .iter()
+                .any(|a: &Answer| a.channel != h.channel && !a.unsure)
+        {
+            found_here.retain(|a| !(a.unsure && a.channel == h.channel));
+        }
+        out.extend(found_here);
     }
     out.sort_by_key(|a| (a.channel, a.span.start));
     out.dedup_by(|b, a| a.channel == b.channel && a.first == b.first && a.last == b.last);
@@ -369,7 +385,11 @@ fn answer_on(
     let mut digits = 0usize;
     let mut words = 0usize;
     let mut open = true;
+    let mut questions: Vec<(usize, usize)> = Vec::new();
     for (i, p) in ch.pieces.iter().enumerate().skip(begin) {
+        if questions.last().is_some_and(|&(_, end)| i <= end) {
+            continue;
+        }
         if p.span.start >= block_at {
             open = false;
             break;
@@ -406,6 +426,12 @@ fn answer_on(
                 words = 0;
             }
             PieceKind::Other => {
+                if words == 0 {
+                    if let Some(end) = digitless_question_from(ch, i) {
+                        questions.push((i, end));
+                        continue;
+                    }
+                }
                 words += 1;
                 if words > rules.max_words {
                     open = false;
@@ -415,11 +441,43 @@ fn answer_on(
             PieceKind::Sep | PieceKind::Filler => {}
         }
     }
+    questions.retain(|&(start, _)| start < last);
     Some(Answer {
         digits,
         open,
+        questions,
         ..Answer::over(ch, kind, first?, last, h.span.end)
     })
+}
+
+/// Words a question needs to be taken out of an answer ("Can I have the CVC?"), so that a
+/// reader's own "right?" or "sorry?" is not.
+const QUESTION_MIN_WORDS: usize = 3;
+
+/// When the words from piece `i` of channel `ch` to their sentence's end are a question
+/// with no digit in it, the piece that ends it. Said right after an answer's digits, that
+/// is someone asking something ("720-26. Can I have the CVC? 2 1 3" on a mono
+/// recording): its words are no part of the answer, though the answer may go on after
+/// it (the question most likely asks for the next sensitive number).
+fn digitless_question_from(ch: &ChannelPieces, i: usize) -> Option<usize> {
+    let from = ch.pieces[i].lex.0;
+    let end = (from..ch.lexes.len()).find(|&k| ch.lexes[k].ends_sentence())?;
+    if !ch.lexes[end].is_question_mark() {
+        return None;
+    }
+    let mut words = 0;
+    let mut last = i;
+    for (k, p) in ch.pieces.iter().enumerate().skip(i) {
+        if p.lex.0 > end {
+            break;
+        }
+        if p.is_digit_like() {
+            return None;
+        }
+        words += usize::from(p.kind == PieceKind::Other);
+        last = k;
+    }
+    (words >= QUESTION_MIN_WORDS).then_some(last)
 }
 
 /// Words (not fillers, separators or digits) of channel `ch` that start inside `gap`.
@@ -443,7 +501,7 @@ pub(crate) fn uncovered_parts(
     let mut parts = Vec::new();
     let mut cur: Option<(usize, usize)> = None;
     for (i, p) in pieces.iter().enumerate().take(a.last + 1).skip(a.first) {
-        if covered(i) {
+        if covered(i) || a.questions.iter().any(|&(s, e)| (s..=e).contains(&i)) {
             parts.extend(cur.take());
             continue;
         }
@@ -460,147 +518,4 @@ pub(crate) fn uncovered_parts(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::detect::Rules;
-
-    fn piece(kind: PieceKind, lex: usize, t: f64) -> Piece {
-        let s = from_seconds(t, ASR_RATE);
-        Piece {
-            kind,
-            lex: (lex, lex),
-            span: Span::new(s, s + from_seconds(0.3, ASR_RATE)),
-            num_group: 0,
-        }
-    }
-
-    fn digit(lex: usize, t: f64) -> Piece {
-        piece(
-            PieceKind::Digit {
-                d: b'4',
-                weak: false,
-                month: false,
-            },
-            lex,
-            t,
-        )
-    }
-
-    fn hit(channel: u16, cat: Category, lex: usize, t: f64) -> Hit {
-        let s = from_seconds(t, ASR_RATE);
-        Hit {
-            channel,
-            cat,
-            span: Span::new(s, s + from_seconds(0.5, ASR_RATE)),
-            lex: (lex, lex),
-            guessed: false,
-        }
-    }
-
-    /// Channel 0 asks, channel 1 answers.
-    fn asker_and_answerer<'a>(asker: &'a [Piece], answerer: &'a [Piece]) -> [ChannelPieces<'a>; 2] {
-        [
-            ChannelPieces {
-                id: 0,
-                lexes: &[],
-                pieces: asker,
-            },
-            ChannelPieces {
-                id: 1,
-                lexes: &[],
-                pieces: answerer,
-            },
-        ]
-    }
-
-    fn rules() -> AnswerRules {
-        AnswerRules::new(&Rules::default().thresholds)
-    }
-
-    #[test]
-    fn an_answer_runs_across_unknown_words_and_ends_at_a_long_pause() {
-        // 0.0 "card number?" on channel 0; channel 1: 4 4 "time" 4 … 8 s later 4 4.
-        let asker = vec![piece(PieceKind::Other, 0, 0.0)];
-        let answerer = vec![
-            piece(PieceKind::Other, 0, 1.0),
-            digit(1, 1.5),
-            digit(2, 1.9),
-            piece(PieceKind::Other, 3, 2.3),
-            digit(4, 2.7),
-            digit(5, 11.0),
-            digit(6, 11.4),
-        ];
-        let channels = asker_and_answerer(&asker, &answerer);
-        let hits = [hit(0, Category::Card, 0, 0.0)];
-        let found = answers(&rules(), &channels, &hits);
-        assert_eq!(found.len(), 1);
-        assert_eq!((found[0].channel, found[0].first, found[0].last), (1, 1, 4));
-        assert_eq!(found[0].digits, 3);
-        assert!(!found[0].open);
-        assert_eq!(found[0].kind, EntityKind::Card);
-    }
-
-    #[test]
-    fn the_asker_speaking_again_or_another_request_ends_the_answer() {
-        let asker = vec![
-            piece(PieceKind::Other, 0, 0.0),
-            piece(PieceKind::Other, 1, 2.6),
-            piece(PieceKind::Other, 2, 2.8),
-            piece(PieceKind::Other, 3, 3.0),
-        ];
-        let answerer = vec![digit(0, 1.0), digit(1, 1.4), digit(2, 1.8), digit(3, 3.6)];
-        let channels = asker_and_answerer(&asker, &answerer);
-        let found = answers(&rules(), &channels, &[hit(0, Category::Ssn, 0, 0.0)]);
-        assert_eq!((found[0].first, found[0].last), (0, 2));
-        // A negative phrase at 1.5 s ends it after two digits: too few for an SSN.
-        let hits = [
-            hit(0, Category::Ssn, 0, 0.0),
-            hit(0, Category::Negative, 1, 1.5),
-        ];
-        assert!(answers(&rules(), &channels, &hits).is_empty());
-    }
-
-    #[test]
-    fn no_digit_within_the_wait_is_no_answer_and_words_running_out_leave_it_open() {
-        let answerer = vec![piece(PieceKind::Other, 0, 1.0), digit(1, 30.0)];
-        let ch = [ChannelPieces {
-            id: 0,
-            lexes: &[],
-            pieces: &answerer,
-        }];
-        assert!(answers(&rules(), &ch, &[hit(0, Category::Cvv, 0, 0.0)]).is_empty());
-        let answerer = vec![digit(1, 1.0), digit(2, 1.3)];
-        let ch = [ChannelPieces {
-            id: 1,
-            lexes: &[],
-            pieces: &answerer,
-        }];
-        let found = answers(&rules(), &ch, &[hit(0, Category::Cvv, 0, 0.0)]);
-        assert!(found[0].open);
-    }
-
-    #[test]
-    fn parts_outside_items_keep_digits_and_unknown_words_only() {
-        let pieces = vec![
-            digit(0, 0.0),
-            digit(1, 0.3),
-            piece(PieceKind::Filler, 2, 0.6),
-            piece(PieceKind::Other, 3, 0.9),
-            piece(PieceKind::Filler, 4, 1.2),
-            digit(5, 1.5),
-        ];
-        let a = Answer {
-            channel: 0,
-            kind: EntityKind::Card,
-            first: 0,
-            last: 5,
-            span: Span::new(0, 1),
-            digits: 3,
-            open: false,
-            unsure: false,
-            asked_end: 0,
-        };
-        assert_eq!(uncovered_parts(&pieces, &a, |i| i <= 1), vec![(3, 5)]);
-        assert_eq!(uncovered_parts(&pieces, &a, |i| i == 5), vec![(0, 3)]);
-    }
-}
+mod tests;

@@ -569,17 +569,8 @@ pub(crate) fn question_end(lexes: &[Lex], at: usize) -> Option<usize> {
         .iter()
         .enumerate()
         .skip(at)
-        .find(|(_, l)| ends_sentence(l))?;
-    is_question_mark(l).then_some(i)
-}
-
-/// Whether lexeme `l` is a full stop, question or exclamation mark (ASCII or full-width).
-fn ends_sentence(l: &Lex) -> bool {
-    l.kind == LexKind::Punct && ".?!。？！".contains(l.text.as_str())
-}
-
-fn is_question_mark(l: &Lex) -> bool {
-    l.kind == LexKind::Punct && (l.text == "?" || l.text == "？")
+        .find(|(_, l)| l.ends_sentence())?;
+    l.is_question_mark().then_some(i)
 }
 
 /// Categories of the context phrases near a run, nearest first: before the run on any
@@ -650,10 +641,10 @@ pub(crate) fn nearby_context(
 /// `to` ("… my order. The number is 22141660. Can I have the card number? 4829 …"): a
 /// new request, so a label said before it no longer speaks for what follows.
 fn question_between(lexes: &[Lex], from: usize, to: usize) -> bool {
-    let Some(own_end) = (from..to).find(|&i| ends_sentence(&lexes[i])) else {
+    let Some(own_end) = (from..to).find(|&i| lexes[i].ends_sentence()) else {
         return false;
     };
-    lexes[own_end + 1..to].iter().any(is_question_mark)
+    lexes[own_end + 1..to].iter().any(Lex::is_question_mark)
 }
 
 /// Whether the phrase ending at lexeme `end` is followed by numerals of its own within
@@ -663,7 +654,7 @@ fn introduces_numerals(lexes: &[Lex], end: usize) -> bool {
     lexes
         .iter()
         .skip(end + 1)
-        .take_while(|l| !ends_sentence(l))
+        .take_while(|l| !l.ends_sentence())
         .filter(|l| is_context_lexeme(l))
         .take(OWN_NUMBER_WORDS + 1)
         .any(|l| l.kind == LexKind::Num)

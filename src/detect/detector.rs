@@ -379,7 +379,14 @@ impl Detector {
                 for (wi, w) in ws.iter().enumerate() {
                     lexicon::lex_word(w, wi, &mut group, &mut lexes);
                 }
-                let pieces = normalize::pieces(&self.lexicon, &lexes);
+                let mut pieces = normalize::pieces(&self.lexicon, &lexes);
+                let requests: Vec<(usize, usize)> =
+                    classify::context_hits(&self.lexicon, id, &lexes)
+                        .iter()
+                        .filter(|h| answer::requested(h.cat).is_some())
+                        .map(|h| h.lex)
+                        .collect();
+                normalize::request_homophones_are_words(&lexes, &mut pieces, &requests);
                 Channel {
                     id,
                     order,

@@ -39,6 +39,17 @@ pub(crate) struct Lex {
     pub confidence: f32,
 }
 
+impl Lex {
+    /// Whether it is a full stop, question or exclamation mark (ASCII or full-width).
+    pub fn ends_sentence(&self) -> bool {
+        self.kind == LexKind::Punct && ".?!。？！".contains(self.text.as_str())
+    }
+
+    pub fn is_question_mark(&self) -> bool {
+        self.kind == LexKind::Punct && (self.text == "?" || self.text == "？")
+    }
+}
+
 /// What a context phrase says about a nearby number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Category {

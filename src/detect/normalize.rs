@@ -370,6 +370,44 @@ pub(crate) fn pieces(lx: &Lexicon, lexes: &[Lex]) -> Vec<Piece> {
     pieces
 }
 
+/// A homophone ("for", "to", "腰") in a sentence that asks for a number and holds no real
+/// digit is a word of the request: "Could you confirm your social security number for
+/// me." ends before the number is read. `requests` are the lexeme ranges of phrases
+/// asking for a sensitive number. Sentences end at full stops, question and exclamation
+/// marks; where Whisper wrote none, nothing changes.
+pub(crate) fn request_homophones_are_words(
+    lexes: &[Lex],
+    pieces: &mut [Piece],
+    requests: &[(usize, usize)],
+) {
+    if requests.is_empty() {
+        return;
+    }
+    let mut sentence_of = Vec::with_capacity(lexes.len());
+    let mut n = 0usize;
+    for l in lexes {
+        sentence_of.push(n);
+        n += usize::from(l.ends_sentence());
+    }
+    let mut asks = vec![false; n + 1];
+    for &(first, _) in requests {
+        asks[sentence_of[first]] = true;
+    }
+    for p in pieces.iter() {
+        if matches!(
+            p.kind,
+            PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
+        ) {
+            asks[sentence_of[p.lex.0]] = false;
+        }
+    }
+    for p in pieces.iter_mut() {
+        if matches!(p.kind, PieceKind::Digit { weak: true, .. }) && asks[sentence_of[p.lex.0]] {
+            p.kind = PieceKind::Other;
+        }
+    }
+}
+
 /// Most different unknown words in a row taken for digits Whisper misheard.
 const MAX_SOUND_ALIKES: usize = 2;
 
