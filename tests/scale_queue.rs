@@ -148,6 +148,11 @@ fn start_worker(
     if let Some(port) = metrics {
         args.extend(["--metrics".into(), format!("127.0.0.1:{port}")]);
     }
+    if n == 2 {
+        // One worker picks each call's model by its spoken language, as a mixed
+        // English and Mandarin archive needs.
+        args.extend(["--lang".into(), "auto".into()]);
+    }
     let mut child = cmd
         .arg(env!("CARGO_BIN_EXE_hushline"))
         .args(&args)
@@ -314,6 +319,12 @@ fn an_archive_in_s3_is_redacted_by_a_worker_fleet_with_one_killed() {
         }
         let writes = local_writes(&w.trace);
         assert!(writes.is_empty(), "worker {n} wrote locally: {writes:#?}");
+        if n == 2 {
+            assert!(
+                w.lines.iter().any(|l| l.contains("spoken language en")),
+                "worker 2 (--lang auto) named no call's language"
+            );
+        }
     }
 
     // Exactly one complete pair per good call, under the input's key; nothing else.
