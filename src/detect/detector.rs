@@ -46,6 +46,8 @@ struct Channel<'a> {
     keyed: Vec<bool>,
     lexes: Vec<Lex>,
     pieces: Vec<Piece>,
+    /// Context phrases said on this channel.
+    hits: Vec<Hit>,
 }
 
 impl Detector {
@@ -119,10 +121,7 @@ impl Detector {
     /// so it is redacted as a number even when it would not be on its own (fail closed).
     pub fn detect_around(&self, words: &[ChannelWord], unheard: &[(u16, Span)]) -> Detections {
         let channels = self.channels(words);
-        let hits: Vec<Hit> = channels
-            .iter()
-            .flat_map(|c| classify::context_hits(&self.lexicon, c.id, &c.lexes))
-            .collect();
+        let hits: Vec<Hit> = channels.iter().flat_map(|c| c.hits.clone()).collect();
         let classifier = Classifier {
             th: &self.rules.thresholds,
             custom: &self.custom_digits,
@@ -284,10 +283,7 @@ impl Detector {
     /// longest pause ([`Detector::answer_gap`]) of the last digit.
     pub fn open_answers(&self, words: &[ChannelWord]) -> Vec<DigitRun> {
         let channels = self.channels(words);
-        let hits: Vec<Hit> = channels
-            .iter()
-            .flat_map(|c| classify::context_hits(&self.lexicon, c.id, &c.lexes))
-            .collect();
+        let hits: Vec<Hit> = channels.iter().flat_map(|c| c.hits.clone()).collect();
         self.answers(&channels, &hits)
             .into_iter()
             .filter(|a| a.open)
@@ -380,12 +376,12 @@ impl Detector {
                     lexicon::lex_word(w, wi, &mut group, &mut lexes);
                 }
                 let mut pieces = normalize::pieces(&self.lexicon, &lexes);
-                let requests: Vec<(usize, usize)> =
-                    classify::context_hits(&self.lexicon, id, &lexes)
-                        .iter()
-                        .filter(|h| answer::requested(h.cat).is_some())
-                        .map(|h| h.lex)
-                        .collect();
+                let hits = classify::context_hits(&self.lexicon, id, &lexes);
+                let requests: Vec<(usize, usize)> = hits
+                    .iter()
+                    .filter(|h| answer::requested(h.cat).is_some())
+                    .map(|h| h.lex)
+                    .collect();
                 normalize::request_homophones_are_words(&lexes, &mut pieces, &requests);
                 Channel {
                     id,
@@ -394,6 +390,7 @@ impl Detector {
                     keyed,
                     lexes,
                     pieces,
+                    hits,
                 }
             })
             .collect()

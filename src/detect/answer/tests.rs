@@ -13,16 +13,15 @@ fn piece(kind: PieceKind, lex: usize, t: f64) -> Piece {
     }
 }
 
+/// A real digit, as pieces of a reading are.
+const DIGIT: PieceKind = PieceKind::Digit {
+    d: b'4',
+    weak: false,
+    month: false,
+};
+
 fn digit(lex: usize, t: f64) -> Piece {
-    piece(
-        PieceKind::Digit {
-            d: b'4',
-            weak: false,
-            month: false,
-        },
-        lex,
-        t,
-    )
+    piece(DIGIT, lex, t)
 }
 
 fn hit(channel: u16, cat: Category, lex: usize, t: f64) -> Hit {
@@ -149,11 +148,7 @@ fn spoken(words: &[(&str, PieceKind)]) -> (Vec<Lex>, Vec<Piece>) {
 #[test]
 fn a_question_without_digits_is_no_part_of_an_answer_on_mono() {
     use PieceKind::{Filler, Other, Sep};
-    let d = PieceKind::Digit {
-        d: b'4',
-        weak: false,
-        month: false,
-    };
+    let d = DIGIT;
     // "expire? 720. can i have the cdc? please, do one and three": the agent's next
     // request, its context word misheard, said between the expiry and the code.
     let (mut lexes, mut pieces) = spoken(&[
@@ -205,11 +200,7 @@ fn a_question_without_digits_is_no_part_of_an_answer_on_mono() {
 #[test]
 fn an_answer_in_digits_on_another_channel_leaves_the_askers_doubted_words_alone() {
     use PieceKind::{Other, Sep};
-    let d = PieceKind::Digit {
-        d: b'4',
-        weak: false,
-        month: false,
-    };
+    let d = DIGIT;
     // Channel 0: "the expiry date. <doubted words>" (its next question, heard badly);
     // channel 1 reads the date.
     let (mut asker_lexes, asker_pieces) = spoken(&[
