@@ -12,7 +12,8 @@
 //! `answer_statement_wait_s` after a phrase said in passing or as a statement ("I need
 //! to update the card on my account.", "my card number is …"), and
 //! ends at the last digit before any of: a pause longer than `answer_gap_s`, more than
-//! `answer_max_words` other words, the asker saying `answer_asker_words` words, another
+//! `answer_max_words` other words (two, once a code or date is whole: "119. And the
+//! billing zip code, 34685"), the asker saying `answer_asker_words` words, another
 //! context phrase (a new request, or negative context such as "order number"), or
 //! `answer_max_s` after its first digit.
 //!
@@ -124,9 +125,10 @@ impl AnswerRules {
     }
 
     fn min_digits(&self, kind: &EntityKind) -> usize {
-        match kind {
-            EntityKind::Cvv | EntityKind::Expiry => self.min_code,
-            _ => self.min_primary,
+        if is_code(kind) {
+            self.min_code
+        } else {
+            self.min_primary
         }
     }
 }
@@ -202,7 +204,7 @@ pub(crate) fn answers(
             // goes on. A code or date is as short as a quantity: for those it still ends.
             let mut b = 0;
             let mut found = answer_before(b);
-            let primary = !matches!(kind, EntityKind::Cvv | EntityKind::Expiry);
+            let primary = !is_code(&kind);
             while primary && blocks.get(b).is_some_and(|o| o.cat == Category::Quantity) {
                 match answer_before(b + 1) {
                     Some(a)
@@ -433,7 +435,17 @@ fn answer_on(
                     }
                 }
                 words += 1;
-                if words > rules.max_words {
+                // A code or date already whole ("… 1, 1, 9.") is answered: words said
+                // next are about something else ("And the billing zip code, 34685"),
+                // even when its label was misheard. A question is skipped above all the
+                // same: it most likely asks for the next code, its label misheard too.
+                let code_whole = is_code(kind) && digits >= CODE_WHOLE_DIGITS;
+                let limit = if code_whole {
+                    CODE_WHOLE_MAX_WORDS
+                } else {
+                    rules.max_words
+                };
+                if words > limit {
                     open = false;
                     break;
                 }
@@ -449,6 +461,18 @@ fn answer_on(
         ..Answer::over(ch, kind, first?, last, h.span.end)
     })
 }
+
+fn is_code(kind: &EntityKind) -> bool {
+    matches!(kind, EntityKind::Cvv | EntityKind::Expiry)
+}
+
+/// Digits that make a security code or an expiry date whole (three: "6 28", "895"); a
+/// lone "3" heard of "three four seven" may be followed by the rest of it.
+pub(crate) const CODE_WHOLE_DIGITS: usize = 3;
+
+/// Other words that end the answer of a code or date once it is whole: a reader's "no,
+/// sorry, 896" goes on; "your appointment is at 945" does not.
+const CODE_WHOLE_MAX_WORDS: usize = 2;
 
 /// Words a question needs to be taken out of an answer ("Can I have the CVC?"), so that a
 /// reader's own "right?" or "sorry?" is not.

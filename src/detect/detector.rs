@@ -21,7 +21,7 @@ use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKin
 
 mod runs;
 
-use runs::without_phrase_digits;
+use runs::{without_phrase_digits, CodesAnswered};
 
 /// A compiled set of rules; cheap to share between threads.
 pub struct Detector {
@@ -155,17 +155,21 @@ impl Detector {
             let runs =
                 keypad::split_at_entries(runs, |p| ch.lexes[ch.pieces[p].lex.0].word, &ch.keyed);
             let answers: Vec<&Answer> = answers.iter().filter(|a| a.channel == ch.id).collect();
+            let mut codes_answered = CodesAnswered::from_answers(&answers);
             let mut r = 0;
             while r < runs.len() {
-                let after_card =
-                    latest_card_end(card_end, &answers, ch.pieces[runs[r][0]].span.start);
-                let (used, run_items) = match self.joined_items(ch, &hits, &runs[r..]) {
+                let start = ch.pieces[runs[r][0]].span.start;
+                let after_card = latest_card_end(card_end, &answers, start);
+                let asking = codes_answered.still_asking(&hits, start);
+                let (used, run_items) = match self.joined_items(ch, &asking, &runs[r..]) {
                     Some(joined) => joined,
                     None => (
                         1,
-                        self.run_items(&classifier, ch, &hits, &runs[r], after_card),
+                        self.run_items(&classifier, ch, &asking, &runs[r], after_card),
                     ),
                 };
+                let digits: usize = runs[r..r + used].iter().map(Vec::len).sum();
+                codes_answered.record(&run_items, digits);
                 let run_items = if run_items.is_empty() {
                     self.run_beside_unheard(ch, &runs[r], unheard)
                         .into_iter()

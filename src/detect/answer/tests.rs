@@ -183,7 +183,8 @@ fn a_question_without_digits_is_no_part_of_an_answer_on_mono() {
     assert_eq!(found[0].questions, vec![(6, 11)]);
     let parts = uncovered_parts(&pieces, &found[0], |i| i <= 4);
     assert_eq!(parts, vec![(14, 17)]);
-    // A question with a digit in it is part of the reading ("is it 720-26?").
+    // A question with a digit in it is no question skipped: its words follow a whole
+    // code, so they end the answer.
     lexes[10].text = "2".into();
     lexes[10].kind = LexKind::Num;
     pieces[10].kind = d;
@@ -193,8 +194,46 @@ fn a_question_without_digits_is_no_part_of_an_answer_on_mono() {
         pieces: &pieces,
     }];
     let found = answers(&rules(), &ch, &request);
-    assert_eq!((found[0].first, found[0].last), (2, 17));
+    assert_eq!((found[0].first, found[0].last), (2, 4));
     assert!(found[0].questions.is_empty());
+}
+
+#[test]
+fn a_whole_code_ends_at_the_words_after_it() {
+    use PieceKind::{Filler, Other, Sep};
+    let d = DIGIT;
+    // "cvv? 1, 1, 9. and the billing list code, 3 4 6 8 5": a zip code, its label
+    // misheard, after the code was given whole.
+    let words = [
+        ("cvv", Other),
+        ("?", Sep),
+        ("1", d),
+        ("1", d),
+        ("9", d),
+        (".", Sep),
+        ("and", Filler),
+        ("the", Other),
+        ("billing", Other),
+        ("list", Other),
+        ("code", Other),
+        (",", Sep),
+        ("3", d),
+        ("4", d),
+        ("6", d),
+        ("8", d),
+        ("5", d),
+    ];
+    let (lexes, pieces) = spoken(&words);
+    let ch = [ChannelPieces {
+        id: 0,
+        lexes: &lexes,
+        pieces: &pieces,
+    }];
+    let found = answers(&rules(), &ch, &[hit(0, Category::Cvv, 0, 0.0)]);
+    assert_eq!((found[0].first, found[0].last), (2, 4));
+    // A card is longer: the same words may be a reader's aside, and its answer goes on.
+    let found = answers(&rules(), &ch, &[hit(0, Category::Card, 0, 0.0)]);
+    assert_eq!((found[0].first, found[0].last), (2, 16));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use crate::time::Span;
 
 use super::{Channel, Detector};
+use crate::detect::answer::{Answer, CODE_WHOLE_DIGITS};
 use crate::detect::classify::{self, Classifier, Decision, Hit};
 use crate::detect::dense::DensePieces;
 use crate::detect::items::Item;
@@ -381,4 +382,72 @@ fn digits_of(ch: &Channel, idx: &[usize]) -> Vec<u8> {
             _ => b'X',
         })
         .collect()
+}
+
+/// Requests for a security code or an expiry date that a channel has answered: such a
+/// request names the digits that answer it, not the ones said after its answer ("… 119.
+/// And the billing list code, 34685": a zip code whose label was misheard).
+pub(super) struct CodesAnswered {
+    /// What was asked for, and the span of an answer to it.
+    answers: Vec<(Category, Span)>,
+}
+
+/// Lexemes apart (a comma between counts) for a quantity word to be beside a request.
+const BESIDE_LEXEMES: usize = 2;
+
+fn code_category(kind: &EntityKind) -> Option<Category> {
+    match kind {
+        EntityKind::Cvv => Some(Category::Cvv),
+        EntityKind::Expiry => Some(Category::Expiry),
+        _ => None,
+    }
+}
+
+impl CodesAnswered {
+    /// Starts from the channel's answers read as digits.
+    pub(super) fn from_answers(answers: &[&Answer]) -> Self {
+        let answers = answers
+            .iter()
+            .filter(|a| !a.unsure && a.digits >= CODE_WHOLE_DIGITS)
+            .filter_map(|a| Some((code_category(&a.kind)?, a.span)))
+            .collect();
+        CodesAnswered { answers }
+    }
+
+    /// Records the items found in runs holding `digits` digits in all.
+    pub(super) fn record(&mut self, items: &[Item], digits: usize) {
+        if digits < CODE_WHOLE_DIGITS {
+            return;
+        }
+        for it in items {
+            if let Some(cat) = code_category(&it.kind) {
+                self.answers.push((cat, it.span));
+            }
+        }
+    }
+
+    /// The context phrases that may still name digits starting at `start`: all but
+    /// requests for a code or date answered between the request and `start`.
+    /// A quantity word beside such a request is its own word ("valid through date",
+    /// "… through date, month and year") and goes with it.
+    pub(super) fn still_asking(&self, hits: &[Hit], start: u64) -> Vec<Hit> {
+        let answered = |h: &Hit| {
+            self.answers
+                .iter()
+                .any(|(cat, s)| *cat == h.cat && s.start >= h.span.end && s.end <= start)
+        };
+        let done: Vec<&Hit> = hits.iter().filter(|h| answered(h)).collect();
+        let beside_done = |h: &Hit| {
+            h.cat == Category::Quantity
+                && done.iter().any(|d| {
+                    d.channel == h.channel
+                        && (h.lex.0.abs_diff(d.lex.1) <= BESIDE_LEXEMES
+                            || d.lex.0.abs_diff(h.lex.1) <= BESIDE_LEXEMES)
+                })
+        };
+        hits.iter()
+            .filter(|h| !answered(h) && !beside_done(h))
+            .cloned()
+            .collect()
+    }
 }
