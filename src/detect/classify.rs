@@ -601,6 +601,10 @@ pub(crate) fn nearby_context(
             // Whisper timed it: its word times smear over the pause the question was
             // asked in, so the run may hold the answer. As near as context gets.
             Some((0, false))
+        } else if same && h.lex.0 > lex.1 && !h.guessed && unit_after(lexes, lex.1, h) {
+            // A unit right after the digits ("945 PM", "45 dollars") names them, even
+            // when Whisper ran the sentence on into a question.
+            Some((0, true))
         } else if same
             && h.lex.0 > lex.1
             && !h.guessed
@@ -635,6 +639,15 @@ pub(crate) fn nearby_context(
         }
     }
     out
+}
+
+/// Whether hit `h` is a quantity word said right after lexeme `last` (a run's last),
+/// punctuation aside: "945 PM", "8:30 p.m", "45 dollars".
+fn unit_after(lexes: &[Lex], last: usize, h: &Hit) -> bool {
+    h.cat == Category::Quantity
+        && lexes
+            .get(last + 1..h.lex.0)
+            .is_some_and(|between| between.iter().all(|l| !is_context_lexeme(l)))
 }
 
 /// Whether a question was asked between the sentence holding lexeme `from` and lexeme

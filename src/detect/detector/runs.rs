@@ -9,7 +9,7 @@ use crate::detect::answer::{Answer, CODE_WHOLE_DIGITS};
 use crate::detect::classify::{self, Classifier, Decision, Hit};
 use crate::detect::dense::DensePieces;
 use crate::detect::items::Item;
-use crate::detect::lexicon::Category;
+use crate::detect::lexicon::{Category, LexKind};
 use crate::detect::normalize::PieceKind;
 use crate::detect::validate::{is_card, is_cn_id};
 use crate::detect::EntityKind;
@@ -101,6 +101,7 @@ impl Detector {
         // Digits soon after a card on the same channel are likely its expiry or code,
         // even unasked; this is the weakest context, tried last.
         if card_end.is_some_and(|end| span.start >= end && span.start - end <= self.context_before)
+            && !date_in_a_statement(ch, idx)
         {
             ctx.push(Category::AfterCard);
         }
@@ -375,6 +376,41 @@ pub(super) fn without_phrase_digits(
 }
 
 /// ASCII digits of pieces `idx`, `X` for a check character.
+/// Whether run `idx` is a calendar date ending a statement ("It will be posted to your
+/// account on March 23"): a month name and a day (1-31) after at least
+/// [`STATEMENT_WORDS`] words of its sentence. A caller reading an expiry unasked reads
+/// the card's digits, alone ("… 6467. Oh three, twenty eight."), so such a date is not
+/// taken for one.
+fn date_in_a_statement(ch: &Channel, idx: &[usize]) -> bool {
+    let is_month = |i: &usize| matches!(ch.pieces[*i].kind, PieceKind::Digit { month: true, .. });
+    if !idx.first().is_some_and(is_month) {
+        return false;
+    }
+    let day: Vec<u32> = idx
+        .iter()
+        .filter(|i| !is_month(i))
+        .map(|&i| match ch.pieces[i].kind {
+            PieceKind::Digit { d, .. } => u32::from(d.saturating_sub(b'0')),
+            _ => 99,
+        })
+        .collect();
+    let day_ok = match day[..] {
+        [d] => (1..=9).contains(&d),
+        [t, u] => (1..=31).contains(&(t * 10 + u)),
+        _ => false,
+    };
+    let words = ch.lexes[..ch.pieces[idx[0]].lex.0]
+        .iter()
+        .rev()
+        .take_while(|l| !l.ends_sentence() && l.kind != LexKind::Num)
+        .filter(|l| l.kind == LexKind::Alpha)
+        .count();
+    day_ok && words >= STATEMENT_WORDS
+}
+
+/// Words of a sentence before a date that make it a statement, not a caller's answer.
+const STATEMENT_WORDS: usize = 3;
+
 fn digits_of(ch: &Channel, idx: &[usize]) -> Vec<u8> {
     idx.iter()
         .map(|&i| match ch.pieces[i].kind {
