@@ -601,9 +601,15 @@ pub(crate) fn nearby_context(
             // Whisper timed it: its word times smear over the pause the question was
             // asked in, so the run may hold the answer. As near as context gets.
             Some((0, false))
-        } else if same && h.lex.0 > lex.1 && !h.guessed && unit_after(lexes, lex.1, h) {
+        } else if same
+            && h.lex.0 > lex.1
+            && !h.guessed
+            && unit_after(lexes, lex.1, h)
+            && !introduces_numerals(lexes, h.lex.1)
+        {
             // A unit right after the digits ("945 PM", "45 dollars") names them, even
-            // when Whisper ran the sentence on into a question.
+            // when Whisper ran the sentence on into a question; not one followed by
+            // numerals of its own ("… 5.3. 6th, 0, 3, 3": "th" is about the "6").
             Some((0, true))
         } else if same
             && h.lex.0 > lex.1
@@ -720,7 +726,48 @@ mod tests {
 
     #[test]
     fn a_question_after_a_labels_sentence_is_a_new_request() {
-        let lexes: Vec<Lex> = ["my", "order", ".", "22141660", ".", "card", "?", "4829"]
+        let lexes = lexes_of(&["my", "order", ".", "22141660", ".", "card", "?", "4829"]);
+        assert!(question_between(&lexes, 1, 7));
+        // The label's own question ("What's the order number?") still speaks.
+        assert!(!question_between(&lexes, 5, 7));
+        assert!(!question_between(&lexes, 1, 3));
+    }
+
+    #[test]
+    fn a_unit_right_after_digits_names_them_even_in_a_question() {
+        // "… at 945 PM that's all going through is there anything else?"
+        let lexes = lexes_of(&["at", "945", "pm", "that's", "all", "else", "?"]);
+        let pm = Hit {
+            channel: 0,
+            cat: Category::Quantity,
+            span: lexes[2].span,
+            lex: (2, 2),
+            guessed: false,
+        };
+        let th = crate::detect::Rules::default().thresholds;
+        let ctx = |lexes: &[Lex], hit: &Hit| {
+            nearby_context(
+                std::slice::from_ref(hit),
+                0,
+                lexes[1].span,
+                (1, 1),
+                lexes,
+                &th,
+                0,
+            )
+        };
+        assert_eq!(ctx(&lexes, &pm), vec![Category::Negative]);
+        // Not a unit followed by numerals of its own: "… 5.3. 6th, 0, 3, 3".
+        let lexes = lexes_of(&["7753", "6", "th", ",", "0", "3", "3", "?"]);
+        let ordinal = Hit {
+            span: lexes[2].span,
+            ..pm
+        };
+        assert!(ctx(&lexes, &ordinal).is_empty());
+    }
+
+    fn lexes_of(texts: &[&str]) -> Vec<Lex> {
+        texts
             .iter()
             .enumerate()
             .map(|(i, t)| Lex {
@@ -738,10 +785,6 @@ mod tests {
                 num_group: 0,
                 confidence: 0.9,
             })
-            .collect();
-        assert!(question_between(&lexes, 1, 7));
-        // The label's own question ("What's the order number?") still speaks.
-        assert!(!question_between(&lexes, 5, 7));
-        assert!(!question_between(&lexes, 1, 3));
+            .collect()
     }
 }
