@@ -70,19 +70,22 @@ impl Detector {
         // Keys are pressed when asked; what the caller says after keying ("… not in
         // time") is not about the keyed number. An amount, date or time is never this
         // long: a quantity word before it is no label of it, though a unit right after
-        // it still names it ("… 13 digits … dollars").
+        // a numeral written as an amount still names it ("1,234,567,890,123 dollars").
+        // Digits read out in groups are no amount: "… 2-4, 4-8 time time" is a card's
+        // "nine five".
         let keyed = ch.keyed[ch.lexes[first.lex.0].word];
         let spoken = ch.pieces[idx[0]..=idx[idx.len() - 1]]
             .iter()
             .filter(|p| p.is_digit() || p.kind == PieceKind::SoundAlike)
             .count();
         let too_long = spoken > self.rules.thresholds.quantity_max_digits;
+        let as_amount = written_as_amount(&classify::groups(&ch.pieces, idx));
         let relevant: Vec<Hit>;
         let hits = if keyed || too_long {
             relevant = hits
                 .iter()
                 .filter(|h| !(keyed && h.channel == ch.id && h.lex.0 > last.lex.1))
-                .filter(|h| !(too_long && quantity_before(h, ch.id, last.lex.1)))
+                .filter(|h| !(too_long && quantity_label(h, ch.id, last.lex.1, as_amount)))
                 .cloned()
                 .collect();
             &relevant[..]
@@ -165,9 +168,11 @@ impl Detector {
             .into_iter()
             .filter(|&(p0, p1)| {
                 let lex = (ch.pieces[p0].lex.0, ch.pieces[p1].lex.1);
+                let digits: Vec<usize> = (p0..=p1).filter(|&i| ch.pieces[i].is_digit()).collect();
+                let as_amount = written_as_amount(&classify::groups(&ch.pieces, &digits));
                 let labels: Vec<Hit> = hits
                     .iter()
-                    .filter(|h| !quantity_before(h, ch.id, lex.1))
+                    .filter(|h| !quantity_label(h, ch.id, lex.1, as_amount))
                     .cloned()
                     .collect();
                 classify::nearby_context(
@@ -324,11 +329,21 @@ impl Detector {
     }
 }
 
-/// Whether `h` is a quantity phrase ("time", "dollars") anywhere but after a number that
-/// ends at lexeme `last` of channel `channel`, on that channel: no label of a number too
-/// long to be a quantity, though a unit after it still names it.
-fn quantity_before(h: &Hit, channel: u16, last: usize) -> bool {
-    h.cat == Category::Quantity && !(h.channel == channel && h.lex.0 > last)
+/// Whether `h` is a quantity phrase ("time", "dollars") that is no label of a number too
+/// long to be a quantity, ending at lexeme `last` of channel `channel`: any of them, but
+/// a unit after the number on its channel when the number is `as_amount`.
+fn quantity_label(h: &Hit, channel: u16, last: usize, as_amount: bool) -> bool {
+    h.cat == Category::Quantity && !(as_amount && h.channel == channel && h.lex.0 > last)
+}
+
+/// Whether numeral groups of these sizes are written the way Whisper writes an amount:
+/// one numeral, or thousands ("1,234,567"), never the fours and pairs of a read-out.
+fn written_as_amount(groups: &[usize]) -> bool {
+    match groups {
+        [_] => true,
+        [first, rest @ ..] => (1..=3).contains(first) && rest.iter().all(|&g| g == 3),
+        [] => false,
+    }
 }
 
 /// The run without homophones at its edges.
