@@ -188,3 +188,34 @@ fn digits_beside_unheard_speech_are_redacted() {
     let far = (1u16, Span::new(last_end + 160_000, last_end + 200_000));
     assert!(det.detect_around(&words, &[far]).items.is_empty());
 }
+
+#[test]
+fn digits_answering_an_unheard_speaker_are_redacted() {
+    let det = Detector::new(Rules::default()).unwrap();
+    // The agent's channel looped from before the customer's code to the end of the call:
+    // whatever was asked, nobody heard it.
+    let words = call(
+        "A: Hello, thank you for calling, how can I help you today? B: I would like to pay my bill please, thanks. B: Yes, it's 584. No, that's everything.",
+    );
+    let digits_start = words
+        .iter()
+        .find(|w| w.word.text.contains("584"))
+        .unwrap()
+        .word
+        .span
+        .start;
+    assert!(
+        det.detect(&words).items.is_empty(),
+        "three digits alone are no item"
+    );
+    let agent_unheard = (
+        0u16,
+        Span::new(digits_start.saturating_sub(64_000), digits_start + 400_000),
+    );
+    let found = det.detect_around(&words, &[agent_unheard]);
+    assert_eq!(found.items.len(), 1, "{:?}", found.items);
+    assert!(found.masked.iter().all(|w| !w.text.contains("584")));
+    // The agent heard until well before the code: the request is in the words.
+    let heard_before = (0u16, Span::new(0, digits_start.saturating_sub(64_000)));
+    assert!(det.detect_around(&words, &[heard_before]).items.is_empty());
+}

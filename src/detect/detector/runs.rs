@@ -287,8 +287,10 @@ impl Detector {
         None
     }
 
-    /// A run of real digits right before or after unheard speech of its channel, as a
-    /// fail-closed number.
+    /// A run of real digits right before or after unheard speech of its channel, or
+    /// right after the other speaker went unheard (whatever they asked for, nobody
+    /// heard: a looped agent channel hides "and the security code?"), as a fail-closed
+    /// number.
     pub(super) fn run_beside_unheard(
         &self,
         ch: &Channel,
@@ -298,10 +300,15 @@ impl Detector {
         let (&p0, &p1) = (run.first()?, run.last()?);
         let span = self.cover(ch, p0, p1);
         let beside = unheard.iter().any(|&(c, u)| {
-            c == ch.id
-                && ((u.start >= span.end && u.start - span.end <= self.max_gap)
-                    || (span.start >= u.end && span.start - u.end <= self.max_gap)
-                    || u.overlaps(&span))
+            let before_run =
+                u.start <= span.start && u.end.saturating_add(self.max_gap) >= span.start;
+            if c == ch.id {
+                (u.start >= span.end && u.start - span.end <= self.max_gap)
+                    || before_run
+                    || u.overlaps(&span)
+            } else {
+                before_run
+            }
         });
         let real_digits = run
             .iter()
