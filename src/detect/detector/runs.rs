@@ -336,9 +336,9 @@ impl Detector {
     }
 }
 
-/// Whether `h` is a quantity phrase ("time", "dollars") that is no label of a number too
-/// long to be a quantity, ending at lexeme `last` of channel `channel`: any of them, but
-/// a unit after the number on its channel when the number is `as_amount`.
+/// Whether quantity phrase `h` ("time", "dollars") says nothing about a run too long to
+/// be a quantity that ends at lexeme `last` of channel `channel`: true for every quantity
+/// phrase but a unit after the run on its channel when the run is written `as_amount`.
 fn quantity_label(h: &Hit, channel: u16, last: usize, as_amount: bool) -> bool {
     h.cat == Category::Quantity && !(as_amount && h.channel == channel && h.lex.0 > last)
 }
