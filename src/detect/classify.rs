@@ -601,28 +601,22 @@ pub(crate) fn nearby_context(
             // Whisper timed it: its word times smear over the pause the question was
             // asked in, so the run may hold the answer. As near as context gets.
             Some((0, false))
-        } else if same
-            && h.lex.0 > lex.1
-            && !h.guessed
-            && unit_after(lexes, lex.1, h)
-            && !introduces_numerals(lexes, h.lex.1)
-        {
-            // A unit right after the digits ("945 PM", "45 dollars") names them, even
-            // when Whisper ran the sentence on into a question; not one followed by
-            // numerals of its own ("… 5.3. 6th, 0, 3, 3": "th" is about the "6").
-            Some((0, true))
-        } else if same
-            && h.lex.0 > lex.1
-            && !h.guessed
-            && !in_question(lexes, h.lex.1)
-            && !introduces_numerals(lexes, h.lex.1)
-        {
-            let words_between = lexes[lex.1 + 1..h.lex.0]
-                .iter()
-                .filter(|l| is_context_lexeme(l))
-                .count();
-            (words_between <= th.context_after_words)
-                .then_some((h.span.start.saturating_sub(span.end), true))
+        } else if same && h.lex.0 > lex.1 && !h.guessed && !introduces_numerals(lexes, h.lex.1) {
+            if unit_after(lexes, lex.1, h) {
+                // A unit right after the digits ("945 PM", "45 dollars") names them,
+                // even when Whisper ran the sentence on into a question; not one followed
+                // by numerals of its own ("… 5.3. 6th, 0, 3, 3": "th" is about the "6").
+                Some((0, true))
+            } else if in_question(lexes, h.lex.1) {
+                None
+            } else {
+                let words_between = lexes[lex.1 + 1..h.lex.0]
+                    .iter()
+                    .filter(|l| is_context_lexeme(l))
+                    .count();
+                (words_between <= th.context_after_words)
+                    .then_some((h.span.start.saturating_sub(span.end), true))
+            }
         } else {
             None
         };

@@ -15,7 +15,7 @@ use super::super::lexicon::LexKind;
 use super::super::normalize::{Piece, PieceKind};
 use super::super::rules::Thresholds;
 use super::super::EntityKind;
-use super::{first_answer_piece, spoken_words, Answer, AnswerRules, ChannelPieces};
+use super::{first_answer_piece, is_code, spoken_words, Answer, AnswerRules, ChannelPieces};
 
 /// The unsure-answer settings, on the 16 kHz clock.
 pub(super) struct UnsureRules {
@@ -40,9 +40,10 @@ impl UnsureRules {
     }
 
     fn max_len(&self, kind: &EntityKind) -> u64 {
-        match kind {
-            EntityKind::Cvv | EntityKind::Expiry => self.max_code_len,
-            _ => self.max_len,
+        if is_code(kind) {
+            self.max_code_len
+        } else {
+            self.max_len
         }
     }
 }

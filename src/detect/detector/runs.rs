@@ -79,7 +79,7 @@ impl Detector {
             .filter(|p| p.is_digit() || p.kind == PieceKind::SoundAlike)
             .count();
         let too_long = spoken > self.rules.thresholds.quantity_max_digits;
-        let as_amount = written_as_amount(&classify::groups(&ch.pieces, idx));
+        let as_amount = too_long && written_as_amount(&classify::groups(&ch.pieces, idx));
         let relevant: Vec<Hit>;
         let hits = if keyed || too_long {
             relevant = hits
@@ -408,19 +408,13 @@ fn date_in_a_statement(ch: &Channel, idx: &[usize]) -> bool {
     if !idx.first().is_some_and(is_month) {
         return false;
     }
-    let day: Vec<u32> = idx
-        .iter()
-        .filter(|i| !is_month(i))
-        .map(|&i| match ch.pieces[i].kind {
-            PieceKind::Digit { d, .. } => u32::from(d.saturating_sub(b'0')),
-            _ => 99,
-        })
-        .collect();
-    let day_ok = match day[..] {
-        [d] => (1..=9).contains(&d),
-        [t, u] => (1..=31).contains(&(t * 10 + u)),
-        _ => false,
-    };
+    let day_idx: Vec<usize> = idx.iter().copied().filter(|i| !is_month(i)).collect();
+    let day = digits_of(ch, &day_idx);
+    let day_ok = (1..=2).contains(&day.len())
+        && std::str::from_utf8(&day)
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+            .is_some_and(|d| (1..=31).contains(&d));
     let words = ch.lexes[..ch.pieces[idx[0]].lex.0]
         .iter()
         .rev()
