@@ -228,6 +228,11 @@ pub(crate) fn answers(
             if channels.len() > 1 && ch.id == h.channel && question.is_some() {
                 continue;
             }
+            // An unsure answer holds no digit to go on; after a request only guessed from
+            // a sound-alike ("gone through" for "good through") it would be two guesses.
+            if h.guessed {
+                continue;
+            }
             // A context phrase heard as doubted words ("time" for "nine") is no new topic.
             let sure_block_at = later()
                 .filter(|o| !unsure::doubted_hit(rules, channels, o))
