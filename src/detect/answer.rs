@@ -178,6 +178,11 @@ pub(crate) fn answers(
                 .and_then(|q| asked_on?.lexes.get(q))
                 .map_or(h.span.end, |l| l.span.end.max(h.span.end)),
         };
+        // An unsure answer holds no digit to go on. After a request only guessed from a
+        // sound-alike ("gone through" for "good through") it would be two guesses; after
+        // a card named in passing, no request at all.
+        let unsure_wanted =
+            !h.guessed && !asked_on.is_some_and(|a| unsure::said_in_passing(rules, a, &asked));
         let mut found_here = Vec::new();
         for ch in channels {
             // The next context phrase after this one, on any channel, ends its answers.
@@ -228,9 +233,7 @@ pub(crate) fn answers(
             if channels.len() > 1 && ch.id == h.channel && question.is_some() {
                 continue;
             }
-            // An unsure answer holds no digit to go on; after a request only guessed from
-            // a sound-alike ("gone through" for "good through") it would be two guesses.
-            if h.guessed {
+            if !unsure_wanted {
                 continue;
             }
             // A context phrase heard as doubted words ("time" for "nine") is no new topic.
@@ -393,8 +396,9 @@ fn answer_on(
     let mut words = 0usize;
     let mut open = true;
     let mut questions: Vec<(usize, usize)> = Vec::new();
+    let mut skip_to: Option<usize> = None;
     for (i, p) in ch.pieces.iter().enumerate().skip(begin) {
-        if questions.last().is_some_and(|&(_, end)| i <= end) {
+        if skip_to.is_some_and(|end| i <= end) {
             continue;
         }
         if p.span.start >= block_at {
@@ -434,19 +438,23 @@ fn answer_on(
             }
             PieceKind::Other => {
                 if words == 0 {
-                    if let Some(end) = digitless_question_from(ch, i) {
-                        questions.push((i, end));
+                    if let Some((end, heard)) = digitless_question_from(ch, i, rules) {
+                        if heard {
+                            questions.push((i, end));
+                        }
+                        skip_to = Some(end);
                         continue;
                     }
                 }
                 words += 1;
-                // A code or date already whole ("… 1, 1, 9.") is answered: words said
-                // next are about something else ("And the billing zip code, 34685"),
-                // even when its label was misheard. A question is skipped above all the
-                // same: it most likely asks for the next code, its label misheard too.
-                let code_whole = is_code(kind) && digits >= CODE_WHOLE_DIGITS;
-                let limit = if code_whole {
-                    CODE_WHOLE_MAX_WORDS
+                // A number already whole ("… 1, 1, 9." for a code, nine digits for an
+                // SSN) is answered: words said next are about something else ("And the
+                // billing zip code, 34685", "Thank you, that matches"), even when their
+                // label was misheard. A question is skipped above all the same: it most
+                // likely asks for the next number, its label misheard too.
+                let whole = whole_digits(kind).is_some_and(|n| digits >= n);
+                let limit = if whole {
+                    WHOLE_MAX_WORDS
                 } else {
                     rules.max_words
                 };
@@ -475,26 +483,47 @@ fn is_code(kind: &EntityKind) -> bool {
 /// lone "3" heard of "three four seven" may be followed by the rest of it.
 pub(crate) const CODE_WHOLE_DIGITS: usize = 3;
 
-/// Other words that end the answer of a code or date once it is whole: a reader's "no,
+/// Digits that make an answer of `kind` whole: a code or date's three, an SSN's nine.
+/// Not for a card or resident ID: an agent's read-back may follow at once, its first
+/// digits heard as words ("Let me [read that back to] you. Portal of do 5826 …"), and
+/// the answer going on is what still covers those.
+fn whole_digits(kind: &EntityKind) -> Option<usize> {
+    match kind {
+        EntityKind::Cvv | EntityKind::Expiry => Some(CODE_WHOLE_DIGITS),
+        EntityKind::Ssn => Some(SSN_DIGITS),
+        _ => None,
+    }
+}
+
+const SSN_DIGITS: usize = 9;
+
+/// Other words that end the answer of a number once it is whole: a reader's "no,
 /// sorry, 896" goes on; "your appointment is at 945" does not.
-const CODE_WHOLE_MAX_WORDS: usize = 2;
+const WHOLE_MAX_WORDS: usize = 2;
 
 /// Words a question needs to be taken out of an answer ("Can I have the CVC?"), so that a
 /// reader's own "right?" or "sorry?" is not.
 const QUESTION_MIN_WORDS: usize = 3;
 
 /// When the words from piece `i` of channel `ch` to their sentence's end are a question
-/// with no digit in it, the piece that ends it. Said right after an answer's digits, that
-/// is someone asking something ("720-26. Can I have the CVC? 2 1 3" on a mono
-/// recording): its words are no part of the answer, though the answer may go on after
-/// it (the question most likely asks for the next sensitive number).
-fn digitless_question_from(ch: &ChannelPieces, i: usize) -> Option<usize> {
+/// with no digit in it, the piece that ends it, and whether it was heard with confidence.
+/// Said right after an answer's digits, that is someone asking something ("720-26. Can I
+/// have the CVC? 2 1 3" on a mono recording): the answer may go on after it (the question
+/// most likely asks for the next sensitive number), and its words are no part of it. A
+/// "question" whose words the recogniser mostly doubted ("Can you tell me a little bit?"
+/// at 0.1-0.3, inside a card read aloud) may be the number itself misheard: the answer
+/// goes on over it and it is bleeped with the answer.
+fn digitless_question_from(
+    ch: &ChannelPieces,
+    i: usize,
+    rules: &AnswerRules,
+) -> Option<(usize, bool)> {
     let from = ch.pieces[i].lex.0;
     let end = (from..ch.lexes.len()).find(|&k| ch.lexes[k].ends_sentence())?;
     if !ch.lexes[end].is_question_mark() {
         return None;
     }
-    let mut words = 0;
+    let (mut words, mut doubted) = (0, 0);
     let mut last = i;
     for (k, p) in ch.pieces.iter().enumerate().skip(i) {
         if p.lex.0 > end {
@@ -503,10 +532,13 @@ fn digitless_question_from(ch: &ChannelPieces, i: usize) -> Option<usize> {
         if p.is_digit_like() {
             return None;
         }
-        words += usize::from(p.kind == PieceKind::Other);
+        if p.kind == PieceKind::Other {
+            words += 1;
+            doubted += usize::from(unsure::confidence(ch, p) < rules.unsure.confidence());
+        }
         last = k;
     }
-    (words >= QUESTION_MIN_WORDS).then_some(last)
+    (words >= QUESTION_MIN_WORDS).then_some((last, 2 * doubted <= words))
 }
 
 /// Words (not fillers, separators or digits) of channel `ch` that start inside `gap`.

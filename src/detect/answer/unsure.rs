@@ -39,6 +39,11 @@ impl UnsureRules {
         }
     }
 
+    /// Mean token probability under which a word was doubted.
+    pub fn confidence(&self) -> f32 {
+        self.confidence
+    }
+
     fn max_len(&self, kind: &EntityKind) -> u64 {
         if is_code(kind) {
             self.max_code_len
@@ -57,7 +62,7 @@ pub(super) struct Asked<'a> {
 }
 
 /// The lowest confidence of the words piece `p` was read from (1 when unknown).
-fn confidence(ch: &ChannelPieces, p: &Piece) -> f32 {
+pub(super) fn confidence(ch: &ChannelPieces, p: &Piece) -> f32 {
     (p.lex.0..=p.lex.1)
         .filter_map(|i| ch.lexes.get(i))
         .map(|l| l.confidence)
@@ -76,6 +81,40 @@ pub(super) fn doubted_hit(rules: &AnswerRules, channels: &[ChannelPieces], o: &H
                     .iter()
                     .all(|l| l.kind == LexKind::Punct || l.confidence < rules.unsure.confidence)
         })
+}
+
+/// Whether request `asked`, said as a statement, names the item only in passing: its
+/// sentence goes on past the phrase with at least `end_words` words heard with
+/// confidence and then ends ("I need to update the card on my account."). Such a
+/// sentence is no request, and the doubted words after it are no answer. A doubted or
+/// digit-like word before the sentence ends may be the number itself: not in passing.
+pub(super) fn said_in_passing(
+    rules: &AnswerRules,
+    asked_on: &ChannelPieces,
+    asked: &Asked,
+) -> bool {
+    if asked.question.is_some() {
+        return false;
+    }
+    let after = asked.hit.lex.1;
+    let Some(end) = (after + 1..asked_on.lexes.len()).find(|&k| asked_on.lexes[k].ends_sentence())
+    else {
+        return false;
+    };
+    let mut words = 0;
+    for p in asked_on
+        .pieces
+        .iter()
+        .filter(|p| p.lex.0 > after && p.lex.1 < end)
+    {
+        if p.is_digit_like() || confidence(asked_on, p) < rules.unsure.confidence {
+            return false;
+        }
+        // Counted in languages written in words; a character of Chinese is no word.
+        let alpha = asked_on.lexes[p.lex.0].kind == LexKind::Alpha;
+        words += usize::from(p.kind == PieceKind::Other && alpha);
+    }
+    words >= rules.unsure.end_words
 }
 
 /// The unsure answer to request `h` on channel `ch`: from the first doubted word within
