@@ -170,9 +170,11 @@ impl Detector {
                 let lex = (ch.pieces[p0].lex.0, ch.pieces[p1].lex.1);
                 let digits: Vec<usize> = (p0..=p1).filter(|&i| ch.pieces[i].is_digit()).collect();
                 let as_amount = written_as_amount(&classify::groups(&ch.pieces, &digits));
+                let starts = ch.pieces[p0].span.start;
                 let labels: Vec<Hit> = hits
                     .iter()
                     .filter(|h| !quantity_label(h, ch.id, lex.1, as_amount))
+                    .filter(|h| !named_an_earlier_number(h, ch, starts))
                     .cloned()
                     .collect();
                 classify::nearby_context(
@@ -342,6 +344,24 @@ impl Detector {
 fn quantity_label(h: &Hit, channel: u16, last: usize, as_amount: bool) -> bool {
     h.cat == Category::Quantity && !(as_amount && h.channel == channel && h.lex.0 > last)
 }
+
+/// Whether negative phrase `h` ("in case we get cut off", "order number") already named
+/// the digits said on channel `ch` after it and before `starts`: a label names the number
+/// read right after it, not the next one (a card read after the callback number it
+/// asked for).
+fn named_an_earlier_number(h: &Hit, ch: &Channel, starts: u64) -> bool {
+    h.cat == Category::Negative
+        && ch
+            .pieces
+            .iter()
+            .filter(|p| p.is_digit() && p.span.start > h.span.end && p.span.start < starts)
+            .count()
+            >= NAMED_NUMBER_DIGITS
+}
+
+/// Digits said after a negative label that make the number it named: three, so a lone
+/// "one" ("one moment") between it and a stretch does not.
+const NAMED_NUMBER_DIGITS: usize = 3;
 
 /// Whether numeral groups of these sizes are written the way Whisper writes an amount:
 /// one numeral, or thousands ("1,234,567"), never the fours and pairs of a read-out.
