@@ -534,7 +534,7 @@ fn digitless_question_from(
         }
         if p.kind == PieceKind::Other {
             words += 1;
-            doubted += usize::from(unsure::confidence(ch, p) < rules.unsure.confidence());
+            doubted += usize::from(unsure::doubted(rules, ch, p));
         }
         last = k;
     }

@@ -39,11 +39,6 @@ impl UnsureRules {
         }
     }
 
-    /// Mean token probability under which a word was doubted.
-    pub fn confidence(&self) -> f32 {
-        self.confidence
-    }
-
     fn max_len(&self, kind: &EntityKind) -> u64 {
         if is_code(kind) {
             self.max_code_len
@@ -61,12 +56,14 @@ pub(super) struct Asked<'a> {
     pub until: u64,
 }
 
-/// The lowest confidence of the words piece `p` was read from (1 when unknown).
-pub(super) fn confidence(ch: &ChannelPieces, p: &Piece) -> f32 {
+/// Whether the recogniser doubted a word piece `p` of channel `ch` was read from (its
+/// lowest confidence is under the unsure answers' threshold).
+pub(super) fn doubted(rules: &AnswerRules, ch: &ChannelPieces, p: &Piece) -> bool {
     (p.lex.0..=p.lex.1)
         .filter_map(|i| ch.lexes.get(i))
         .map(|l| l.confidence)
         .fold(1.0, f32::min)
+        < rules.unsure.confidence
 }
 
 /// Whether every word of context phrase `o` was doubted by the recogniser.
@@ -107,7 +104,7 @@ pub(super) fn said_in_passing(
         .iter()
         .filter(|p| p.lex.0 > after && p.lex.1 < end)
     {
-        if p.is_digit_like() || confidence(asked_on, p) < rules.unsure.confidence {
+        if p.is_digit_like() || doubted(rules, asked_on, p) {
             return false;
         }
         // Counted in languages written in words; a character of Chinese is no word.
@@ -134,7 +131,6 @@ pub(super) fn answer_on(
     let start_by = asked.until + u.wait;
     // Digits extend the answer but do not make one: digits heard with confidence are
     // the other answer rule's to judge (a date, "12 days", "two cards").
-    let doubted = |p: &Piece| confidence(ch, p) < u.confidence;
     let mut first: Option<usize> = None;
     let (mut last, mut count, mut digits, mut confident_run) = (0usize, 0usize, 0usize, 0usize);
     let mut open = true;
@@ -150,7 +146,7 @@ pub(super) fn answer_on(
             if p.span.start > start_by {
                 return None;
             }
-            if doubted(p) {
+            if doubted(rules, ch, p) {
                 first = Some(i);
                 (last, count, digits) = (i, 1, usize::from(p.is_digit_like()));
             }
@@ -166,9 +162,9 @@ pub(super) fn answer_on(
             open = false;
             break;
         }
-        if doubted(p) || p.is_digit_like() {
+        if doubted(rules, ch, p) || p.is_digit_like() {
             (last, confident_run) = (i, 0);
-            count += usize::from(doubted(p));
+            count += usize::from(doubted(rules, ch, p));
             digits += usize::from(p.is_digit_like());
         } else {
             confident_run += 1;
