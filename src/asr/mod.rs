@@ -13,6 +13,7 @@ pub mod language;
 pub mod mel;
 pub mod model;
 pub mod quantize;
+pub mod rehear;
 pub mod vocab;
 pub mod wheel;
 
@@ -47,6 +48,9 @@ pub struct Segment {
     pub words: Vec<Word>,
     /// Whisper's no-speech probability for the window this segment came from.
     pub no_speech_probability: f32,
+    /// Heard only on a second hearing, of audio whose first pass looped or left it
+    /// unheard ([`rehear`]): callers decide how far to trust it.
+    pub second_hearing: bool,
 }
 
 mod pauses;

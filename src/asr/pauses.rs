@@ -82,6 +82,7 @@ mod tests {
                 }],
             }],
             no_speech_probability: 0.0,
+            second_hearing: false,
         }
     }
 

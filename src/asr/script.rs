@@ -92,6 +92,7 @@ mod tests {
             span: crate::time::Span::new(0, 10),
             words,
             no_speech_probability: 0.0,
+            second_hearing: false,
         }
     }
 

@@ -5,10 +5,12 @@
 //! normally falls in a pause and no word straddles it; each word is then heard by exactly
 //! one window. When no pause exists there, the next window starts 2 s before the cut and
 //! words in the overlap are de-duplicated by text and time. Windows with no signal at
-//! all never reach Whisper (no hallucinated text on digital silence). Holds at most one
-//! window of samples. Must not know anything about what the words mean.
+//! all never reach Whisper (no hallucinated text on digital silence). Speech a window's
+//! pass left without words is heard again on its own ([`super::rehear`]). Holds at most
+//! one window of samples. Must not know anything about what the words mean.
 
 use super::pauses::trim_leading_pauses;
+use super::rehear::{fill_unheard, timed};
 use super::transcribe::{AsrError, Transcriber, MAX_WINDOW};
 use super::{Segment, Word};
 use crate::time::{Span, ASR_RATE};
@@ -121,6 +123,7 @@ impl<'a> StreamingTranscriber<'a> {
                     self.buf_start,
                     pause_level(window_frames),
                 );
+                timed(|| fill_unheard(self.asr, decoded, self.buf_start, &mut segments))?;
                 let segments = merge_overlap(segments, boundary, tail.as_ref());
                 let overlapping = plan.next_start < plan.commit_to;
                 let segments = if overlapping {
@@ -360,6 +363,7 @@ mod tests {
                 .unwrap(),
             words,
             no_speech_probability: 0.0,
+            second_hearing: false,
         }
     }
 

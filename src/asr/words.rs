@@ -91,6 +91,7 @@ pub(crate) fn assemble(
                 span,
                 words,
                 no_speech_probability: seg.no_speech_probability,
+                second_hearing: false,
             });
         }
     }

@@ -304,6 +304,22 @@ impl Detector {
         self.answer_rules.gap()
     }
 
+    /// Where someone asked for a sensitive number (card, ID, SSN, CVV, expiry): per
+    /// channel, each request phrase's span and the end of the time a digitless answer to
+    /// it may take (`unsure_answer_max_s` after it). Only where and how long; never what.
+    pub fn request_windows(&self, words: &[ChannelWord]) -> Vec<(u16, Span)> {
+        let answer_len = from_seconds(self.rules.thresholds.unsure_answer_max_s, ASR_RATE);
+        self.channels(words)
+            .iter()
+            .flat_map(|c| {
+                c.hits
+                    .iter()
+                    .filter(|h| answer::requested(h.cat).is_some())
+                    .map(|h| (c.id, Span::new(h.span.start, h.span.end + answer_len)))
+            })
+            .collect()
+    }
+
     fn answers(&self, channels: &[Channel], hits: &[Hit]) -> Vec<Answer> {
         let views: Vec<ChannelPieces> = channels
             .iter()

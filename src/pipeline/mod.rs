@@ -281,7 +281,7 @@ fn process_in_span(
     let (recording_name, transcript_name) = storage::output_names(input.name());
     let recording_path = PathBuf::from(out.display(&recording_name));
     let transcript_path = PathBuf::from(out.display(&transcript_name));
-    let recognition = recognize::recognize(
+    let mut recognition = recognize::recognize(
         input,
         &engine.transcriber,
         engine.config.silence_cut.as_ref(),
@@ -289,19 +289,13 @@ fn process_in_span(
         &engine.timings,
     )?;
     let info = recognition.info.clone();
-    let mut words: Vec<ChannelWord> = recognition
-        .channels
-        .iter()
-        .flat_map(|ct| {
-            ct.segments.iter().flat_map(move |seg| {
-                seg.words.iter().map(move |w| ChannelWord {
-                    channel: ct.channel,
-                    word: w.clone(),
-                    source: Source::Speech,
-                })
-            })
-        })
-        .collect();
+    let detector = &engine.detector;
+    // Requests heard anywhere, doubted second hearings included: they only widen.
+    let asked = detector.request_windows(&spoken_words(&recognition, |_, _| true));
+    let distrusted = transcript::distrusted_second_hearings(&recognition, detector, &asked);
+    let mut words = spoken_words(&recognition, |channel, seg| {
+        transcript::distrust(detector, &asked, channel, seg) != Some(transcript::Distrust::Doubted)
+    });
     // Tones heard only under other sound are removed below, but not read as keys.
     let presses: Vec<KeyPress> = recognition
         .tones
@@ -316,10 +310,22 @@ fn process_in_span(
     words.extend(keypad_words(&presses));
     let detections = engine.timings.time(Stage::Detect, || {
         // Digits beside audio nobody transcribed may be part of a longer number.
-        let unsure: Vec<(u16, Span)> = recognition.unsure.iter().map(|u| (u.0, u.1)).collect();
+        let unsure: Vec<(u16, Span)> = recognition
+            .unsure
+            .iter()
+            .map(|u| (u.0, u.1))
+            .chain(distrusted.iter().map(|f| (f.channel, f.span)))
+            .collect();
         engine.detector.detect_around(&words, &unsure)
     });
-    let fail_closed = transcript::fail_closed_spans(&recognition);
+    let mut fail_closed = transcript::fail_closed_spans(&recognition);
+    // Detection saw their words beside the rest of the call; the transcript does not.
+    for ct in &mut recognition.channels {
+        let channel = ct.channel;
+        ct.segments
+            .retain(|seg| transcript::distrust(detector, &asked, channel, seg).is_none());
+    }
+    fail_closed.extend(distrusted);
 
     let mut spans: Vec<ChannelSpan> = detections
         .items
@@ -409,4 +415,25 @@ fn process_in_span(
         processing_s: started.elapsed().as_secs_f64(),
         fail_closed: doc.metadata.fail_closed.clone(),
     })
+}
+
+/// The words recognition heard, as the detector reads them, from the segments `keep`
+/// accepts (by channel and segment).
+fn spoken_words(
+    recognition: &recognize::Recognition,
+    keep: impl Fn(u16, &crate::asr::Segment) -> bool,
+) -> Vec<ChannelWord> {
+    recognition
+        .channels
+        .iter()
+        .flat_map(|ct| ct.segments.iter().map(move |seg| (ct.channel, seg)))
+        .filter(|&(channel, seg)| keep(channel, seg))
+        .flat_map(|(channel, seg)| {
+            seg.words.iter().map(move |w| ChannelWord {
+                channel,
+                word: w.clone(),
+                source: Source::Speech,
+            })
+        })
+        .collect()
 }

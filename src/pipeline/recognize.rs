@@ -12,6 +12,7 @@ use std::thread;
 
 use crossbeam_channel::bounded;
 
+use crate::asr::rehear::{self, unheard};
 use crate::asr::{AsrError, Segment, SpeechOnlyTranscriber, Transcriber};
 use crate::audio::compact::CutConfig;
 use crate::audio::dtmf::{Tone, ToneDetector};
@@ -42,12 +43,6 @@ pub enum Unsure {
     /// Speech no word covers.
     Unheard,
 }
-
-/// Speech at least this long (1 s) with no word on it is unheard: longer than the
-/// breaths, clicks and "mm" Whisper rightly leaves out, shorter than a digit group.
-const MIN_UNHEARD: u64 = ASR_RATE as u64;
-/// Word edges from DTW are this uncertain (0.3 s); speech this close to a word is its.
-const WORD_EDGE_SLACK: u64 = ASR_RATE as u64 * 3 / 10;
 
 /// Everything pass 1 learned about a file.
 pub struct Recognition {
@@ -191,12 +186,14 @@ fn transcribe_channels(
         for (ch, samples) in block.iter().enumerate() {
             timings.time(Stage::Vad, || speech[ch].push(samples));
             let heard = timings.time(Stage::Recognize, || streams[ch].push(samples));
+            timings.add(Stage::HearAgain, rehear::take_time());
             collect(ch, heard)?;
         }
     }
     for (ch, stream) in streams.into_iter().enumerate() {
         timings.add(Stage::Vad, stream.vad_time());
         let heard = timings.time(Stage::Recognize, || stream.finish());
+        timings.add(Stage::HearAgain, rehear::take_time());
         collect(ch, heard)?;
     }
     let regions: Vec<Vec<Span>> = speech
@@ -212,96 +209,4 @@ fn transcribe_channels(
         })
         .collect();
     Ok((channels, unsure, regions))
-}
-
-/// The parts of speech `regions` (sorted) at least [`MIN_UNHEARD`] long that no word of
-/// `segments` (widened by [`WORD_EDGE_SLACK`]) and no span of `covered` (already unsure,
-/// or a keypad tone) covers.
-fn unheard(regions: &[Span], segments: &[Segment], covered: &[Span]) -> Vec<Span> {
-    let mut spans: Vec<Span> = segments
-        .iter()
-        .flat_map(|s| &s.words)
-        .map(|w| {
-            Span::new(
-                w.span.start.saturating_sub(WORD_EDGE_SLACK),
-                w.span.end + WORD_EDGE_SLACK,
-            )
-        })
-        .chain(covered.iter().copied())
-        .collect();
-    spans.sort_by_key(|s| s.start);
-    let mut out = Vec::new();
-    for region in regions {
-        let mut at = region.start;
-        for c in spans
-            .iter()
-            .filter(|c| c.end > region.start && c.start < region.end)
-        {
-            if c.start > at && c.start - at >= MIN_UNHEARD {
-                out.push(Span::new(at, c.start));
-            }
-            at = at.max(c.end);
-        }
-        if region.end > at && region.end - at >= MIN_UNHEARD {
-            out.push(Span::new(at, region.end));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::asr::Word;
-
-    fn sec(s: f64) -> u64 {
-        (s * ASR_RATE as f64) as u64
-    }
-
-    fn words_at(spans: &[(f64, f64)]) -> Vec<Segment> {
-        let words: Vec<Word> = spans
-            .iter()
-            .map(|&(a, b)| Word {
-                text: "word".into(),
-                span: Span::new(sec(a), sec(b)),
-                confidence: 0.9,
-                tokens: Vec::new(),
-            })
-            .collect();
-        vec![Segment {
-            span: Span::new(sec(spans[0].0), sec(spans[spans.len() - 1].1)),
-            words,
-            no_speech_probability: 0.0,
-        }]
-    }
-
-    #[test]
-    fn speech_after_the_last_word_is_unheard() {
-        // Whisper stopped at 10 s; the caller went on reading digits until 19 s.
-        let regions = [Span::new(sec(1.0), sec(19.0))];
-        let segments = words_at(&[(1.0, 4.0), (4.2, 9.0), (9.1, 10.0)]);
-        assert_eq!(
-            unheard(&regions, &segments, &[]),
-            vec![Span::new(sec(10.3), sec(19.0))]
-        );
-    }
-
-    #[test]
-    fn gaps_between_words_and_short_sounds_are_heard() {
-        let regions = [
-            Span::new(sec(1.0), sec(6.0)),
-            // A breath or an "mm" Whisper leaves out.
-            Span::new(sec(8.0), sec(8.6)),
-        ];
-        let segments = words_at(&[(1.1, 2.0), (2.5, 3.6), (4.0, 5.8)]);
-        assert!(unheard(&regions, &segments, &[]).is_empty());
-    }
-
-    #[test]
-    fn speech_already_bleeped_for_a_loop_is_not_counted_twice() {
-        let regions = [Span::new(sec(0.0), sec(12.0))];
-        let segments = words_at(&[(0.0, 2.0)]);
-        let looped = [Span::new(sec(2.0), sec(12.0))];
-        assert!(unheard(&regions, &segments, &looped).is_empty());
-    }
 }

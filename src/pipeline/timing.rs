@@ -21,6 +21,8 @@ pub enum Stage {
     Keypad,
     /// Whisper, with its windowing (and the silence cutting, also counted as `Vad`).
     Recognize,
+    /// Of `Recognize`, the second hearings: looped windows and unheard speech heard again.
+    HearAgain,
     /// Detection on the words.
     Detect,
     /// Refining span edges on the original audio (pass 2, reading included).
@@ -34,12 +36,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 11] = [
         Stage::Decode,
         Stage::Resample,
         Stage::Vad,
         Stage::Keypad,
         Stage::Recognize,
+        Stage::HearAgain,
         Stage::Detect,
         Stage::Refine,
         Stage::Bleep,
@@ -54,6 +57,7 @@ impl Stage {
             Stage::Vad => "vad",
             Stage::Keypad => "keypad",
             Stage::Recognize => "recognise",
+            Stage::HearAgain => "hear again",
             Stage::Detect => "detect",
             Stage::Refine => "refine",
             Stage::Bleep => "bleep",

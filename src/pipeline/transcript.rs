@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
+use crate::asr::Segment;
 use crate::audio::dtmf::Heard;
 use crate::audio::AudioInfo;
-use crate::detect::{Detection, Detections, MaskedWord, Source};
+use crate::detect::{ChannelWord, Detection, Detections, Detector, MaskedWord, Source};
 use crate::redact::pad_and_merge;
 use crate::store::{Metadata, RedactionOut, SegmentOut, TranscriptDoc, WordOut};
 use crate::time::{self, Span, ASR_RATE};
@@ -40,6 +41,96 @@ pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
                 seconds(span.start),
                 seconds(span.end)
             ),
+        })
+        .collect()
+}
+
+/// Why a stretch heard only on a second hearing (after a loop, or of speech the first
+/// pass left unheard) is not trusted. A reading that needed two tries is trusted only
+/// where it is sure of itself and hears no number; otherwise the stretch stays bleeped
+/// whole and out of the transcript, as the first pass left it. A trusted one lifts the
+/// blanket bleep from innocent talk and is read like any other words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distrust {
+    /// It holds two digits or more (sound-alikes such as "too" included): two tries
+    /// are not trusted to have every digit of a number right. Its words are still read for context beside the rest of the call.
+    Digits,
+    /// Its words were doubted (a garbled reading: a card heard as "I don't think wind
+    /// fit iron"). Its words are not read at all: a doubted "no confirmation" must not
+    /// name the other speaker's number.
+    Doubted,
+    /// It came while an answer to a request for a sensitive number may still be under
+    /// way: the first group of a card ("two five") heard again as "too high".
+    Asked,
+}
+
+/// A second hearing whose words average a lower confidence than this is doubted: the
+/// garbled readings of numbers seen on the phone band averaged 0.3-0.55, confident
+/// talk 0.7 and more.
+const MIN_SECOND_HEARING_CONFIDENCE: f32 = 0.6;
+
+/// Whether (and why) the words of `seg` are not to be trusted; `None` for a first pass.
+/// `asked` holds the windows in which answers to requests may come
+/// ([`Detector::request_windows`]).
+pub fn distrust(
+    detector: &Detector,
+    asked: &[(u16, Span)],
+    channel: u16,
+    seg: &Segment,
+) -> Option<Distrust> {
+    if !seg.second_hearing {
+        return None;
+    }
+    let words: Vec<ChannelWord> = seg
+        .words
+        .iter()
+        .map(|w| ChannelWord {
+            channel,
+            word: w.clone(),
+            source: Source::Speech,
+        })
+        .collect();
+    // Two digits at least: "for" or "to" alone in talk is a sound-alike, not a number
+    // (where one was asked for, even that is not trusted: `Asked`).
+    if detector.digit_runs(&words).iter().any(|r| r.digits >= 2) {
+        return Some(Distrust::Digits);
+    }
+    let mean = seg.words.iter().map(|w| w.confidence).sum::<f32>() / seg.words.len().max(1) as f32;
+    if mean < MIN_SECOND_HEARING_CONFIDENCE {
+        return Some(Distrust::Doubted);
+    }
+    // On either channel: on mono the request is the same channel's, on stereo the other's.
+    asked
+        .iter()
+        .any(|(_, window)| window.overlaps(&seg.span))
+        .then_some(Distrust::Asked)
+}
+
+/// The distrusted second hearings, bleeped whole.
+pub fn distrusted_second_hearings(
+    recognition: &Recognition,
+    detector: &Detector,
+    asked: &[(u16, Span)],
+) -> Vec<FailClosed> {
+    recognition
+        .channels
+        .iter()
+        .flat_map(|ct| ct.segments.iter().map(move |seg| (ct.channel, seg)))
+        .filter_map(|(channel, seg)| {
+            let why = match distrust(detector, asked, channel, seg)? {
+                Distrust::Digits => "with digits",
+                Distrust::Doubted => "its words doubted",
+                Distrust::Asked => "where a number was asked for",
+            };
+            Some(FailClosed {
+                channel,
+                span: seg.span,
+                why: format!(
+                    "heard only on a second hearing, {why}, on channel {channel} at {:.1}-{:.1} s; bleeped whole",
+                    seconds(seg.span.start),
+                    seconds(seg.span.end)
+                ),
+            })
         })
         .collect()
 }
@@ -275,8 +366,57 @@ mod tests {
             span: Span::new(0, 100),
             words: vec![word("是", 10, 12, 0.43), word("糖尿", 10, 60, 0.9)],
             no_speech_probability: 0.0,
+            second_hearing: false,
         };
         assert_eq!(word_confidence(&seg, Span::new(10, 60)), 0.9);
         assert_eq!(word_confidence(&seg, Span::new(10, 12)), 0.43);
+    }
+
+    fn heard_again(texts: &[&str], confidence: f32) -> Segment {
+        let words: Vec<Word> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| word(t, i as u64 * 8_000, i as u64 * 8_000 + 6_000, confidence))
+            .collect();
+        Segment {
+            span: Span::new(0, words.len() as u64 * 8_000),
+            words,
+            no_speech_probability: 0.0,
+            second_hearing: true,
+        }
+    }
+
+    #[test]
+    fn second_hearings_are_trusted_only_when_sure_and_without_digits() {
+        let detector = Detector::new(crate::detect::Rules::default()).unwrap();
+        let digits = heard_again(&["it's", "four", "one", "one", "high"], 0.9);
+        // An expiry and a CVV as tiny.en heard a telephone voice ("oh five, two six,
+        // five one nine").
+        let misheard = heard_again(&["near-o-high,", "two-thicks,", "high-one-high."], 0.9);
+        let talk = heard_again(&["thanks", "so", "much,", "have", "a", "good", "day"], 0.9);
+        let sound_alike = heard_again(&["yeah,", "it's", "too", "high."], 0.9);
+        let garbled = heard_again(&["I", "don't", "think", "wind", "fit", "iron."], 0.35);
+        assert_eq!(distrust(&detector, &[], 0, &digits), Some(Distrust::Digits));
+        assert_eq!(
+            distrust(&detector, &[], 0, &misheard),
+            Some(Distrust::Digits)
+        );
+        assert_eq!(distrust(&detector, &[], 0, &talk), None);
+        // "too" alone is a sound-alike; after a request it is distrusted (below).
+        assert_eq!(distrust(&detector, &[], 0, &sound_alike), None);
+        assert_eq!(
+            distrust(&detector, &[], 0, &garbled),
+            Some(Distrust::Doubted)
+        );
+        // The same confident talk heard while a card number was being answered.
+        let asked = [(1, Span::new(0, 20_000))];
+        assert_eq!(distrust(&detector, &asked, 0, &talk), Some(Distrust::Asked));
+        assert_eq!(
+            distrust(&detector, &asked, 0, &sound_alike),
+            Some(Distrust::Asked)
+        );
+        let mut first_pass = garbled.clone();
+        first_pass.second_hearing = false;
+        assert_eq!(distrust(&detector, &[], 0, &first_pass), None);
     }
 }

@@ -150,9 +150,37 @@ impl StreamAsr {
             Ok(Vec::new())
         };
         let (words, unsure) = match clip {
-            Ok(segments) => (segments.into_iter().flat_map(|s| s.words).collect(), vec![]),
-            Err(AsrError::Loop { spans, completed }) => {
-                let words = completed.into_iter().flat_map(|s| s.words).collect();
+            Ok(segments) => {
+                // Live has no time to judge a second hearing (a window heard in parts
+                // around a decoder loop): from its start on, the window is unsure, as
+                // when the loop could not be heard past.
+                if let Some(from) = segments
+                    .iter()
+                    .filter(|s| s.second_hearing)
+                    .map(|s| s.span.start)
+                    .min()
+                {
+                    let words = segments
+                        .into_iter()
+                        .filter(|s| !s.second_hearing)
+                        .flat_map(|s| s.words)
+                        .filter(|w| w.span.start < from)
+                        .collect();
+                    self.drop_until(heard_to);
+                    let unsure = vec![Span::new(from, heard_to)];
+                    return hearing(key, words, Vec::new(), heard_to, unsure, last);
+                }
+                (segments.into_iter().flat_map(|s| s.words).collect(), vec![])
+            }
+            Err(AsrError::Loop {
+                mut spans,
+                completed,
+            }) => {
+                // Parts heard again around the loop are unsure live, as below.
+                let (again, first): (Vec<_>, Vec<_>) =
+                    completed.into_iter().partition(|s| s.second_hearing);
+                spans.extend(again.iter().map(|s| s.span));
+                let words = first.into_iter().flat_map(|s| s.words).collect();
                 self.drop_until(heard_to);
                 return hearing(key, words, Vec::new(), heard_to, spans, last);
             }
