@@ -178,15 +178,18 @@ fn digits_beside_unheard_speech_are_redacted() {
         heard_alone.items.is_empty(),
         "five digits alone are no item"
     );
-    let found = det.detect_around(&words, &[unheard]);
+    let found = det.detect_around(&words, &[unheard], &[]);
     assert_eq!(found.items.len(), 1);
     assert_eq!(found.items[0].kind, EntityKind::LongDigitRun);
     assert!(found.masked.iter().all(|w| !w.text.contains("5289")));
     // Unheard speech on the other channel, or far away, changes nothing.
     let other = (0u16, unheard.1);
-    assert!(det.detect_around(&words, &[other]).items.is_empty());
+    assert!(det.detect_around(&words, &[other], &[]).items.is_empty());
     let far = (1u16, Span::new(last_end + 160_000, last_end + 200_000));
-    assert!(det.detect_around(&words, &[far]).items.is_empty());
+    assert!(det.detect_around(&words, &[far], &[]).items.is_empty());
+    // Speech heard only on a second hearing that is not trusted counts for its own
+    // channel's digits as unheard speech does.
+    assert_eq!(det.detect_around(&words, &[], &[unheard]).items.len(), 1);
 }
 
 #[test]
@@ -212,10 +215,19 @@ fn digits_answering_an_unheard_speaker_are_redacted() {
         0u16,
         Span::new(digits_start.saturating_sub(64_000), digits_start + 400_000),
     );
-    let found = det.detect_around(&words, &[agent_unheard]);
+    let found = det.detect_around(&words, &[agent_unheard], &[]);
     assert_eq!(found.items.len(), 1, "{:?}", found.items);
     assert!(found.masked.iter().all(|w| !w.text.contains("584")));
+    // Heard, but only on a distrusted second hearing: its words were read, so a request
+    // in them would have been seen, and the other speaker's code answers nothing unheard.
+    assert!(det
+        .detect_around(&words, &[], &[agent_unheard])
+        .items
+        .is_empty());
     // The agent heard until well before the code: the request is in the words.
     let heard_before = (0u16, Span::new(0, digits_start.saturating_sub(64_000)));
-    assert!(det.detect_around(&words, &[heard_before]).items.is_empty());
+    assert!(det
+        .detect_around(&words, &[heard_before], &[])
+        .items
+        .is_empty());
 }

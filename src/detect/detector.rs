@@ -112,14 +112,23 @@ impl Detector {
     /// Finds the items to redact in all words of a call (channels interleaved or grouped,
     /// any order) and masks them. Pure: no I/O, and the same words give the same result.
     pub fn detect(&self, words: &[ChannelWord]) -> Detections {
-        self.detect_around(words, &[])
+        self.detect_around(words, &[], &[])
     }
 
     /// [`Detector::detect`] for a call with stretches of speech nobody transcribed
     /// (`unheard`: channel and span on the words' clock). A digit run that ends or
     /// starts within the digit gap of one may be the visible part of a longer number,
     /// so it is redacted as a number even when it would not be on its own (fail closed).
-    pub fn detect_around(&self, words: &[ChannelWord], unheard: &[(u16, Span)]) -> Detections {
+    /// `untrusted` stretches were transcribed, and their words are among `words`, but
+    /// not trusted to hold every digit: they count as unheard for their own channel's
+    /// runs only (a request in them was read, so the other speaker's runs need not
+    /// answer for it).
+    pub fn detect_around(
+        &self,
+        words: &[ChannelWord],
+        unheard: &[(u16, Span)],
+        untrusted: &[(u16, Span)],
+    ) -> Detections {
         let channels = self.channels(words);
         let hits: Vec<Hit> = channels.iter().flat_map(|c| c.hits.clone()).collect();
         let classifier = Classifier {
@@ -171,7 +180,7 @@ impl Detector {
                 let digits: usize = runs[r..r + used].iter().map(Vec::len).sum();
                 codes_answered.record(&run_items, digits);
                 let run_items = if run_items.is_empty() {
-                    self.run_beside_unheard(ch, &runs[r], unheard)
+                    self.run_beside_unheard(ch, &runs[r], unheard, untrusted)
                         .into_iter()
                         .collect()
                 } else {

@@ -309,14 +309,21 @@ fn process_in_span(
         .collect();
     words.extend(keypad_words(&presses));
     let detections = engine.timings.time(Stage::Detect, || {
-        // Digits beside audio nobody transcribed may be part of a longer number.
-        let unsure: Vec<(u16, Span)> = recognition
+        // Digits beside audio nobody transcribed may be part of a longer number; beside
+        // a distrusted second hearing, of its own channel only, unless its words were
+        // not read at all (doubted), which is as good as unheard.
+        let (doubted, untrusted): (Vec<_>, Vec<_>) = distrusted
+            .iter()
+            .partition(|(why, _)| *why == transcript::Distrust::Doubted);
+        let span_of = |(_, f): &(transcript::Distrust, transcript::FailClosed)| (f.channel, f.span);
+        let unheard: Vec<(u16, Span)> = recognition
             .unsure
             .iter()
             .map(|u| (u.0, u.1))
-            .chain(distrusted.iter().map(|f| (f.channel, f.span)))
+            .chain(doubted.into_iter().map(span_of))
             .collect();
-        engine.detector.detect_around(&words, &unsure)
+        let untrusted: Vec<(u16, Span)> = untrusted.into_iter().map(span_of).collect();
+        engine.detector.detect_around(&words, &unheard, &untrusted)
     });
     let mut fail_closed = transcript::fail_closed_spans(&recognition);
     // Detection saw their words beside the rest of the call; the transcript does not.
@@ -325,7 +332,7 @@ fn process_in_span(
         ct.segments
             .retain(|seg| transcript::distrust(detector, &asked, channel, seg).is_none());
     }
-    fail_closed.extend(distrusted);
+    fail_closed.extend(distrusted.into_iter().map(|(_, f)| f));
 
     let mut spans: Vec<ChannelSpan> = detections
         .items

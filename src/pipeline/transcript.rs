@@ -106,23 +106,24 @@ pub fn distrust(
         .then_some(Distrust::Asked)
 }
 
-/// The distrusted second hearings, bleeped whole.
+/// The distrusted second hearings, bleeped whole, each with why.
 pub fn distrusted_second_hearings(
     recognition: &Recognition,
     detector: &Detector,
     asked: &[(u16, Span)],
-) -> Vec<FailClosed> {
+) -> Vec<(Distrust, FailClosed)> {
     recognition
         .channels
         .iter()
         .flat_map(|ct| ct.segments.iter().map(move |seg| (ct.channel, seg)))
         .filter_map(|(channel, seg)| {
-            let why = match distrust(detector, asked, channel, seg)? {
+            let distrust = distrust(detector, asked, channel, seg)?;
+            let why = match distrust {
                 Distrust::Digits => "with digits",
                 Distrust::Doubted => "its words doubted",
                 Distrust::Asked => "where a number was asked for",
             };
-            Some(FailClosed {
+            let fail_closed = FailClosed {
                 channel,
                 span: seg.span,
                 why: format!(
@@ -130,7 +131,8 @@ pub fn distrusted_second_hearings(
                     seconds(seg.span.start),
                     seconds(seg.span.end)
                 ),
-            })
+            };
+            Some((distrust, fail_closed))
         })
         .collect()
 }

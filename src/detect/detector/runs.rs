@@ -289,29 +289,33 @@ impl Detector {
         None
     }
 
-    /// A run of real digits right before or after unheard speech of its channel, or
-    /// right after the other speaker went unheard (whatever they asked for, nobody
-    /// heard: a looped agent channel hides "and the security code?"), as a fail-closed
-    /// number.
+    /// A run of real digits right before or after unheard (or untrusted) speech of its
+    /// channel, or right after the other speaker went unheard (whatever they asked for,
+    /// nobody heard: a looped agent channel hides "and the security code?"), as a
+    /// fail-closed number.
     pub(super) fn run_beside_unheard(
         &self,
         ch: &Channel,
         run: &[usize],
         unheard: &[(u16, Span)],
+        untrusted: &[(u16, Span)],
     ) -> Option<Item> {
         let (&p0, &p1) = (run.first()?, run.last()?);
         let span = self.cover(ch, p0, p1);
+        let before_run =
+            |u: &Span| u.start <= span.start && u.end.saturating_add(self.max_gap) >= span.start;
+        let beside_own = |u: &Span| {
+            (u.start >= span.end && u.start - span.end <= self.max_gap)
+                || before_run(u)
+                || u.overlaps(&span)
+        };
         let beside = unheard.iter().any(|&(c, u)| {
-            let before_run =
-                u.start <= span.start && u.end.saturating_add(self.max_gap) >= span.start;
             if c == ch.id {
-                (u.start >= span.end && u.start - span.end <= self.max_gap)
-                    || before_run
-                    || u.overlaps(&span)
+                beside_own(&u)
             } else {
-                before_run
+                before_run(&u)
             }
-        });
+        }) || untrusted.iter().any(|&(c, u)| c == ch.id && beside_own(&u));
         let real_digits = run
             .iter()
             .filter(|&&i| matches!(ch.pieces[i].kind, PieceKind::Digit { weak: false, .. }))
