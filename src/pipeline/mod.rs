@@ -292,9 +292,10 @@ fn process_in_span(
     let detector = &engine.detector;
     // Requests heard anywhere, doubted second hearings included: they only widen.
     let asked = detector.request_windows(&spoken_words(&recognition, |_, _| true));
-    let distrusted = transcript::distrusted_second_hearings(&recognition, detector, &asked);
-    let mut words = spoken_words(&recognition, |channel, seg| {
-        transcript::distrust(detector, &asked, channel, seg) != Some(transcript::Distrust::Doubted)
+    let verdicts = transcript::second_hearing_verdicts(&recognition, detector, &asked);
+    let distrusted = transcript::distrusted_second_hearings(&recognition, &verdicts);
+    let mut words = spoken_words(&recognition, |ch, seg| {
+        verdicts[ch][seg] != Some(transcript::Distrust::Doubted)
     });
     // Tones heard only under other sound are removed below, but not read as keys.
     let presses: Vec<KeyPress> = recognition
@@ -327,10 +328,11 @@ fn process_in_span(
     });
     let mut fail_closed = transcript::fail_closed_spans(&recognition);
     // Detection saw their words beside the rest of the call; the transcript does not.
-    for ct in &mut recognition.channels {
-        let channel = ct.channel;
+    for (ct, verdicts) in recognition.channels.iter_mut().zip(&verdicts) {
+        // `retain` visits the segments in order, once each.
+        let mut verdict = verdicts.iter();
         ct.segments
-            .retain(|seg| transcript::distrust(detector, &asked, channel, seg).is_none());
+            .retain(|_| verdict.next().is_some_and(Option::is_none));
     }
     fail_closed.extend(distrusted.into_iter().map(|(_, f)| f));
 
@@ -425,17 +427,23 @@ fn process_in_span(
 }
 
 /// The words recognition heard, as the detector reads them, from the segments `keep`
-/// accepts (by channel and segment).
+/// accepts (by index in `recognition.channels` and in that channel's segments).
 fn spoken_words(
     recognition: &recognize::Recognition,
-    keep: impl Fn(u16, &crate::asr::Segment) -> bool,
+    keep: impl Fn(usize, usize) -> bool,
 ) -> Vec<ChannelWord> {
     recognition
         .channels
         .iter()
-        .flat_map(|ct| ct.segments.iter().map(move |seg| (ct.channel, seg)))
-        .filter(|&(channel, seg)| keep(channel, seg))
-        .flat_map(|(channel, seg)| {
+        .enumerate()
+        .flat_map(|(c, ct)| {
+            ct.segments
+                .iter()
+                .enumerate()
+                .map(move |(i, seg)| (c, i, ct.channel, seg))
+        })
+        .filter(|&(c, i, _, _)| keep(c, i))
+        .flat_map(|(_, _, channel, seg)| {
             seg.words.iter().map(move |w| ChannelWord {
                 channel,
                 word: w.clone(),

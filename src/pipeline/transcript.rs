@@ -53,7 +53,8 @@ pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distrust {
     /// It holds two digits or more (sound-alikes such as "too" included): two tries
-    /// are not trusted to have every digit of a number right. Its words are still read for context beside the rest of the call.
+    /// are not trusted to have every digit of a number right. Its words are still read
+    /// for context beside the rest of the call.
     Digits,
     /// Its words were doubted (a garbled reading: a card heard as "I don't think wind
     /// fit iron"). Its words are not read at all: a doubted "no confirmation" must not
@@ -72,7 +73,7 @@ const MIN_SECOND_HEARING_CONFIDENCE: f32 = 0.6;
 /// Whether (and why) the words of `seg` are not to be trusted; `None` for a first pass.
 /// `asked` holds the windows in which answers to requests may come
 /// ([`Detector::request_windows`]).
-pub fn distrust(
+fn distrust(
     detector: &Detector,
     asked: &[(u16, Span)],
     channel: u16,
@@ -106,18 +107,42 @@ pub fn distrust(
         .then_some(Distrust::Asked)
 }
 
-/// The distrusted second hearings, bleeped whole, each with why.
-pub fn distrusted_second_hearings(
+/// The verdict on every segment of `recognition`, by channel (as in
+/// `recognition.channels`) and segment: `None` for a first pass or a trusted second
+/// hearing. Judged once per file; everything after reads these.
+pub fn second_hearing_verdicts(
     recognition: &Recognition,
     detector: &Detector,
     asked: &[(u16, Span)],
+) -> Vec<Vec<Option<Distrust>>> {
+    recognition
+        .channels
+        .iter()
+        .map(|ct| {
+            ct.segments
+                .iter()
+                .map(|seg| distrust(detector, asked, ct.channel, seg))
+                .collect()
+        })
+        .collect()
+}
+
+/// The distrusted second hearings, bleeped whole, each with why.
+pub fn distrusted_second_hearings(
+    recognition: &Recognition,
+    verdicts: &[Vec<Option<Distrust>>],
 ) -> Vec<(Distrust, FailClosed)> {
     recognition
         .channels
         .iter()
-        .flat_map(|ct| ct.segments.iter().map(move |seg| (ct.channel, seg)))
-        .filter_map(|(channel, seg)| {
-            let distrust = distrust(detector, asked, channel, seg)?;
+        .zip(verdicts)
+        .flat_map(|(ct, verdicts)| {
+            ct.segments
+                .iter()
+                .zip(verdicts)
+                .filter_map(move |(seg, verdict)| Some((ct.channel, seg, (*verdict)?)))
+        })
+        .map(|(channel, seg, distrust)| {
             let why = match distrust {
                 Distrust::Digits => "with digits",
                 Distrust::Doubted => "its words doubted",
@@ -132,7 +157,7 @@ pub fn distrusted_second_hearings(
                     seconds(seg.span.end)
                 ),
             };
-            Some((distrust, fail_closed))
+            (distrust, fail_closed)
         })
         .collect()
 }
