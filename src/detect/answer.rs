@@ -28,7 +28,7 @@ use crate::time::{from_seconds, Span, ASR_RATE};
 
 use super::classify::{self, looks_like_date, Hit};
 use super::lexicon::{Category, Lex, LexKind};
-use super::normalize::{Piece, PieceKind};
+use super::normalize::{self, Piece, PieceKind};
 use super::rules::Thresholds;
 use super::EntityKind;
 
@@ -98,6 +98,7 @@ pub(crate) struct AnswerRules {
     asker_words: usize,
     min_primary: usize,
     min_code: usize,
+    min_homophones: usize,
     quantity_max_digits: usize,
     unsure: unsure::UnsureRules,
 }
@@ -113,6 +114,7 @@ impl AnswerRules {
             asker_words: th.answer_asker_words,
             min_primary: th.answer_min_digits,
             min_code: th.answer_min_code_digits,
+            min_homophones: th.answer_min_homophones,
             quantity_max_digits: th.quantity_max_digits,
             unsure: unsure::UnsureRules::new(th),
         }
@@ -156,8 +158,8 @@ fn is_real_digit(p: &Piece) -> bool {
     )
 }
 
-/// Every answer to every request in `hits`, each with at least one real digit and the
-/// digit count its kind needs (a lone "one" in "one moment" is not an answer).
+/// Every answer to every request in `hits`, each with at least one real digit (or, for a
+/// card or ID, enough Chinese digit homophones) and the digit count its kind needs (a lone "one" in "one moment" is not an answer).
 pub(crate) fn answers(
     rules: &AnswerRules,
     channels: &[ChannelPieces],
@@ -223,8 +225,9 @@ pub(crate) fn answers(
                 }
             }
             if let Some(a) = found {
-                let real = a_real_digits(ch, &a);
-                if real >= 1 && a.digits >= rules.min_digits(&kind) && !written_date(ch, &a) {
+                let real = a_real_digits(ch, &a) >= 1
+                    || (primary && chinese_homophones(ch, &a) >= rules.min_homophones);
+                if real && a.digits >= rules.min_digits(&kind) && !written_date(ch, &a) {
                     found_here.push(a);
                 }
             }
@@ -355,6 +358,19 @@ fn a_real_digits(ch: &ChannelPieces, a: &Answer) -> usize {
     ch.pieces[a.first..=a.last]
         .iter()
         .filter(|p| is_real_digit(p))
+        .count()
+}
+
+/// Digits of answer `a` heard as Chinese characters that only sound like digits (妖 for
+/// 幺): Whisper writes a Mandarin number it cannot place as same-sounding characters, so
+/// an ID read as 幺幺五 can come out with no digit character at all.
+fn chinese_homophones(ch: &ChannelPieces, a: &Answer) -> usize {
+    ch.pieces[a.first..=a.last]
+        .iter()
+        .filter(|p| {
+            matches!(p.kind, PieceKind::Digit { weak: true, .. })
+                && ch.lexes[p.lex.0].kind == LexKind::Cjk
+        })
         .count()
 }
 
@@ -552,30 +568,16 @@ fn spoken_words(ch: &ChannelPieces, gap: Span) -> usize {
 }
 
 /// The parts of answer `a` that no item already covers: runs of its pieces outside
-/// `covered` (piece indices of the channel inside an item), each holding a digit or an
-/// unknown word (a digit Whisper misheard), trimmed of fillers and separators.
+/// `covered` (piece indices of the channel inside an item) and outside its questions,
+/// each holding a digit or an unknown word (a digit Whisper misheard).
 pub(crate) fn uncovered_parts(
     pieces: &[Piece],
     a: &Answer,
     covered: impl Fn(usize) -> bool,
 ) -> Vec<(usize, usize)> {
-    let mut parts = Vec::new();
-    let mut cur: Option<(usize, usize)> = None;
-    for (i, p) in pieces.iter().enumerate().take(a.last + 1).skip(a.first) {
-        if covered(i) || a.questions.iter().any(|&(s, e)| (s..=e).contains(&i)) {
-            parts.extend(cur.take());
-            continue;
-        }
-        let content = p.is_digit_like() || p.kind == PieceKind::Other;
-        if content {
-            cur = Some(match cur {
-                Some((s, _)) => (s, i),
-                None => (i, i),
-            });
-        }
-    }
-    parts.extend(cur);
-    parts
+    normalize::content_runs(pieces, a.first, a.last, |i| {
+        covered(i) || a.questions.iter().any(|&(s, e)| (s..=e).contains(&i))
+    })
 }
 
 #[cfg(test)]

@@ -16,12 +16,12 @@ use super::items::{absorb, merge_item, Item};
 use super::keypad;
 use super::lexicon::{self, Lex, Lexicon};
 use super::mask;
-use super::normalize::{self, Piece};
+use super::normalize::{self, Piece, PieceKind};
 use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules, Source};
 
 mod runs;
 
-use runs::{without_phrase_digits, CodesAnswered};
+use runs::{dense_decision, without_phrase_digits, CodesAnswered};
 
 /// A compiled set of rules; cheap to share between threads.
 pub struct Detector {
@@ -217,10 +217,33 @@ impl Detector {
                     );
                 }
             }
-            // Only where nothing else was found: items already judged their digits.
-            for it in self.dense_items(ch, &hits, &breaks, &phrases) {
-                if !found.iter().any(|o| o.span.overlaps(&it.span)) {
-                    found.push(it);
+            // Items already found inside a dense stretch judged their own digits; what
+            // they leave of it is the rest of the number ("625, 住121, 住223,66853": a
+            // card heard in groups, one group taken for a code after it).
+            for (p0, p1) in self.dense_stretches(ch, &hits, &breaks, &phrases) {
+                let covered = |i: usize| {
+                    let (s, e) = piece_bounds(ch, i);
+                    found.iter().any(|it| it.first <= s && e <= it.last)
+                };
+                // Homophones at a remainder's edges are words ("thanks for", "oh"), as
+                // at a run's.
+                let digit_like = |i: &usize| {
+                    matches!(
+                        ch.pieces[*i].kind,
+                        PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
+                    )
+                };
+                let rest: Vec<(usize, usize)> =
+                    normalize::content_runs(&ch.pieces, p0, p1, covered)
+                        .into_iter()
+                        .filter_map(|(a, b)| {
+                            let a = (a..=b).find(digit_like)?;
+                            Some((a, (a..=b).rev().find(digit_like)?))
+                        })
+                        .filter(|&(a, b)| (a..=b).filter(digit_like).count() >= MIN_REST_DIGITS)
+                        .collect();
+                for (a, b) in rest {
+                    found.push(self.item(ch, a, b, dense_decision()));
                 }
             }
             // Answers read as digits first: a doubted answer stands only for a request
@@ -346,11 +369,7 @@ impl Detector {
     /// become part of it, so the answer is one item; items decided by a checksum or by their context (a code read
     /// right after the card) stay what they are.
     fn add_answer(&self, ch: &Channel, a: &Answer, found: &mut Vec<Item>) {
-        let at = |i: usize| {
-            let p = &ch.pieces[i];
-            let (l0, l1) = (&ch.lexes[p.lex.0], &ch.lexes[p.lex.1]);
-            ((l0.word, l0.bytes.start), (l1.word, l1.bytes.end))
-        };
+        let at = |i: usize| piece_bounds(ch, i);
         let kind = answer_kind(a);
         let absorbed =
             |it: &Item| !it.validated && (it.kind == EntityKind::LongDigitRun || it.kind == kind);
@@ -512,6 +531,18 @@ fn answered(found: &[Item], a: &Answer) -> bool {
             && it.span.start >= a.asked_end
             && it.span.start < a.span.end
     })
+}
+
+/// Digits the rest of a dense stretch needs to be bleeped as part of its number: one
+/// digit word beside a number is as often a word ("that's the one").
+const MIN_REST_DIGITS: usize = 2;
+
+/// Where piece `i` of channel `ch` lies in its words: (word, byte) of its first and
+/// just past its last character, as items record their bounds.
+fn piece_bounds(ch: &Channel, i: usize) -> ((usize, usize), (usize, usize)) {
+    let p = &ch.pieces[i];
+    let (l0, l1) = (&ch.lexes[p.lex.0], &ch.lexes[p.lex.1]);
+    ((l0.word, l0.bytes.start), (l1.word, l1.bytes.end))
 }
 
 /// What an answer is redacted as: the kind asked for, unless it holds more digits than

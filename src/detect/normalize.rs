@@ -54,6 +54,30 @@ impl Piece {
     }
 }
 
+/// Runs of pieces `first..=last` outside `skip`, each holding a digit-like piece or an
+/// unknown word (a digit misheard), trimmed of fillers and separators: what is left of a
+/// number once the items already found in it are taken out.
+pub(crate) fn content_runs(
+    pieces: &[Piece],
+    first: usize,
+    last: usize,
+    skip: impl Fn(usize) -> bool,
+) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut cur: Option<(usize, usize)> = None;
+    for (i, p) in pieces.iter().enumerate().take(last + 1).skip(first) {
+        if skip(i) {
+            runs.extend(cur.take());
+            continue;
+        }
+        if p.is_digit_like() || p.kind == PieceKind::Other {
+            cur = Some(cur.map_or((i, i), |(s, _)| (s, i)));
+        }
+    }
+    runs.extend(cur);
+    runs
+}
+
 /// The `k`-th of `n` equal parts of `span`, widened outward.
 fn part(span: Span, k: u64, n: u64) -> Span {
     let len = span.len() as u128;

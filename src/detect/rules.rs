@@ -88,6 +88,7 @@ pub struct Thresholds {
     pub answer_asker_words: usize,
     pub answer_min_digits: usize,
     pub answer_min_code_digits: usize,
+    pub answer_min_homophones: usize,
     pub unsure_answer_wait_s: f64,
     pub unsure_answer_confidence: f32,
     pub unsure_answer_min_words: usize,
@@ -223,6 +224,7 @@ impl Rules {
             ("id_context_min_digits", t.id_context_min_digits, 1),
             ("answer_min_digits", t.answer_min_digits, 2),
             ("answer_min_code_digits", t.answer_min_code_digits, 1),
+            ("answer_min_homophones", t.answer_min_homophones, 4),
             ("unsure_answer_min_words", t.unsure_answer_min_words, 1),
             ("unsure_answer_end_words", t.unsure_answer_end_words, 1),
         ] {

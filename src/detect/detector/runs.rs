@@ -145,15 +145,15 @@ impl Detector {
     }
 
     /// Digit pieces read out densely with a few other words among them (a card read in
-    /// pairs and heard half as words), outside negative context: fail closed. Amounts
-    /// and times label no number this long.
-    pub(super) fn dense_items(
+    /// pairs and heard half as words), outside negative context: fail closed (see
+    /// [`dense_decision`]). Amounts and times label no number this long. Piece ranges.
+    pub(super) fn dense_stretches(
         &self,
         ch: &Channel,
         hits: &[Hit],
         breaks: &[Span],
         phrases: &[(usize, usize)],
-    ) -> Vec<Item> {
+    ) -> Vec<(usize, usize)> {
         let th = &self.rules.thresholds;
         let dense = DensePieces {
             phrases,
@@ -188,15 +188,6 @@ impl Detector {
                 )
                 .first()
                     != Some(&Category::Negative)
-            })
-            .map(|(p0, p1)| {
-                let dec = Decision {
-                    kind: EntityKind::LongDigitRun,
-                    reason: "fail-closed:dense-digits".to_string(),
-                    confidence: 0.6,
-                    validated: false,
-                };
-                self.item(ch, p0, p1, dec)
             })
             .collect()
     }
@@ -525,5 +516,15 @@ impl CodesAnswered {
             .filter(|h| !answered(h) && !beside_done(h))
             .cloned()
             .collect()
+    }
+}
+
+/// What a dense stretch of digits is: a long run, failed closed.
+pub(super) fn dense_decision() -> Decision {
+    Decision {
+        kind: EntityKind::LongDigitRun,
+        reason: "fail-closed:dense-digits".to_string(),
+        confidence: 0.6,
+        validated: false,
     }
 }
