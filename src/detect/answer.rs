@@ -513,6 +513,19 @@ fn whole_digits(kind: &EntityKind) -> Option<usize> {
 
 const SSN_DIGITS: usize = 9;
 
+/// The fewest digits a whole number of `kind` has: a code or date's three, an SSN's
+/// nine, a resident ID's fifteen (first generation), a card's thirteen.
+pub(crate) fn whole_number_digits(kind: &EntityKind) -> usize {
+    match kind {
+        EntityKind::CnId => CN_ID_MIN_DIGITS,
+        EntityKind::Card | EntityKind::LongDigitRun => CARD_MIN_DIGITS,
+        other => whole_digits(other).unwrap_or(CARD_MIN_DIGITS),
+    }
+}
+
+const CARD_MIN_DIGITS: usize = 13;
+const CN_ID_MIN_DIGITS: usize = 15;
+
 /// Other words that end the answer of a number once it is whole: a reader's "no,
 /// sorry, 896" goes on; "your appointment is at 945" does not.
 const WHOLE_MAX_WORDS: usize = 2;

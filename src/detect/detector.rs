@@ -252,7 +252,7 @@ impl Detector {
                 self.add_answer(ch, a, &mut found);
             }
             for a in answers.iter().filter(|a| a.unsure) {
-                if !answered(&found, a) {
+                if !answered(ch, &found, a) {
                     self.add_answer(ch, a, &mut found);
                 }
             }
@@ -513,10 +513,12 @@ fn channels_view<'a>(channels: &'a [Channel<'a>]) -> Vec<mask::ChannelView<'a>> 
         .collect()
 }
 
-/// Whether an item of the kind answer `a` was asked for (or a long run, for a card, ID
-/// or SSN) starts after the request and before the answer ends: then the request was
-/// answered, and the doubted words are not its answer.
-fn answered(found: &[Item], a: &Answer) -> bool {
+/// Whether items of the kind answer `a` was asked for (or long runs, for a card, ID or
+/// SSN), starting after the request and before the answer ends, hold the digits a whole
+/// one has: then the request was answered, and the doubted words are not its answer. A
+/// part (eight digits of a card heard between "I made for" and "near love") answers
+/// nothing: the doubted words around it are likely the rest.
+fn answered(ch: &Channel, found: &[Item], a: &Answer) -> bool {
     let accepts = |kind: &EntityKind| {
         *kind == a.kind
             || (*kind == EntityKind::LongDigitRun
@@ -525,12 +527,25 @@ fn answered(found: &[Item], a: &Answer) -> bool {
                     EntityKind::Card | EntityKind::CnId | EntityKind::Ssn
                 ))
     };
-    found.iter().any(|it| {
-        it.channel == a.channel
-            && accepts(&it.kind)
-            && it.span.start >= a.asked_end
-            && it.span.start < a.span.end
-    })
+    let digits: usize = found
+        .iter()
+        .filter(|it| {
+            it.channel == a.channel
+                && accepts(&it.kind)
+                && it.span.start >= a.asked_end
+                && it.span.start < a.span.end
+        })
+        .map(|it| {
+            (0..ch.pieces.len())
+                .filter(|&i| ch.pieces[i].is_digit())
+                .filter(|&i| {
+                    let (s, e) = piece_bounds(ch, i);
+                    it.first <= s && e <= it.last
+                })
+                .count()
+        })
+        .sum();
+    digits >= answer::whole_number_digits(&a.kind)
 }
 
 /// Digits the rest of a dense stretch needs to be bleeped as part of its number: one
