@@ -227,7 +227,7 @@ impl Detector {
                 };
                 // Homophones at a remainder's edges are words ("thanks for", "oh"), as
                 // at a run's.
-                let digit_like = |i: &usize| {
+                let real_digit = |i: &usize| {
                     matches!(
                         ch.pieces[*i].kind,
                         PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
@@ -237,10 +237,10 @@ impl Detector {
                     normalize::content_runs(&ch.pieces, p0, p1, covered)
                         .into_iter()
                         .filter_map(|(a, b)| {
-                            let a = (a..=b).find(digit_like)?;
-                            Some((a, (a..=b).rev().find(digit_like)?))
+                            let a = (a..=b).find(real_digit)?;
+                            Some((a, (a..=b).rev().find(real_digit)?))
                         })
-                        .filter(|&(a, b)| (a..=b).filter(digit_like).count() >= MIN_REST_DIGITS)
+                        .filter(|&(a, b)| (a..=b).filter(real_digit).count() >= MIN_REST_DIGITS)
                         .collect();
                 for (a, b) in rest {
                     found.push(self.item(ch, a, b, dense_decision()));
