@@ -16,7 +16,7 @@ use super::items::{absorb, merge_item, Item};
 use super::keypad;
 use super::lexicon::{self, Lex, Lexicon};
 use super::mask;
-use super::normalize::{self, Piece, PieceKind};
+use super::normalize::{self, Piece};
 use super::{ChannelWord, DetectError, Detection, Detections, DigitRun, EntityKind, Rules, Source};
 
 mod runs;
@@ -227,12 +227,7 @@ impl Detector {
                 };
                 // Homophones at a remainder's edges are words ("thanks for", "oh"), as
                 // at a run's.
-                let real_digit = |i: &usize| {
-                    matches!(
-                        ch.pieces[*i].kind,
-                        PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
-                    )
-                };
+                let real_digit = |&i: &usize| ch.pieces[i].is_strong_digit();
                 let rest: Vec<(usize, usize)> =
                     normalize::content_runs(&ch.pieces, p0, p1, covered)
                         .into_iter()
@@ -336,19 +331,16 @@ impl Detector {
         self.answer_rules.gap()
     }
 
-    /// Where someone asked for a sensitive number (card, ID, SSN, CVV, expiry): per
-    /// channel, each request phrase's span and the end of the time a digitless answer to
-    /// it may take (`unsure_answer_max_s` after it). Only where and how long; never what.
-    pub fn request_windows(&self, words: &[ChannelWord]) -> Vec<(u16, Span)> {
+    /// Where someone asked for a sensitive number (card, ID, SSN, CVV, expiry), on any
+    /// channel: each request phrase's span and the time a digitless answer to it may
+    /// take (`unsure_answer_max_s` after it). Only where and how long; never what.
+    pub fn request_windows(&self, words: &[ChannelWord]) -> Vec<Span> {
         let answer_len = from_seconds(self.rules.thresholds.unsure_answer_max_s, ASR_RATE);
         self.channels(words)
             .iter()
-            .flat_map(|c| {
-                c.hits
-                    .iter()
-                    .filter(|h| answer::requested(h.cat).is_some())
-                    .map(|h| (c.id, Span::new(h.span.start, h.span.end + answer_len)))
-            })
+            .flat_map(|c| &c.hits)
+            .filter(|h| answer::requested(h.cat).is_some())
+            .map(|h| Span::new(h.span.start, h.span.end + answer_len))
             .collect()
     }
 

@@ -45,6 +45,15 @@ impl Piece {
         matches!(self.kind, PieceKind::Digit { .. })
     }
 
+    /// A digit that is no homophone, or the ID check character: what a number's
+    /// edges are made of ("thanks for 4539…" starts at the 4).
+    pub fn is_strong_digit(&self) -> bool {
+        matches!(
+            self.kind,
+            PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
+        )
+    }
+
     /// A digit, the ID check character, or a word taken for a misheard digit.
     pub fn is_digit_like(&self) -> bool {
         matches!(

@@ -73,12 +73,7 @@ const MIN_SECOND_HEARING_CONFIDENCE: f32 = 0.6;
 /// Whether (and why) the words of `seg` are not to be trusted; `None` for a first pass.
 /// `asked` holds the windows in which answers to requests may come
 /// ([`Detector::request_windows`]).
-fn distrust(
-    detector: &Detector,
-    asked: &[(u16, Span)],
-    channel: u16,
-    seg: &Segment,
-) -> Option<Distrust> {
+fn distrust(detector: &Detector, asked: &[Span], channel: u16, seg: &Segment) -> Option<Distrust> {
     if !seg.second_hearing {
         return None;
     }
@@ -103,7 +98,7 @@ fn distrust(
     // On either channel: on mono the request is the same channel's, on stereo the other's.
     asked
         .iter()
-        .any(|(_, window)| window.overlaps(&seg.span))
+        .any(|window| window.overlaps(&seg.span))
         .then_some(Distrust::Asked)
 }
 
@@ -113,7 +108,7 @@ fn distrust(
 pub fn second_hearing_verdicts(
     recognition: &Recognition,
     detector: &Detector,
-    asked: &[(u16, Span)],
+    asked: &[Span],
 ) -> Vec<Vec<Option<Distrust>>> {
     recognition
         .channels
@@ -436,7 +431,7 @@ mod tests {
             Some(Distrust::Doubted)
         );
         // The same confident talk heard while a card number was being answered.
-        let asked = [(1, Span::new(0, 20_000))];
+        let asked = [Span::new(0, 20_000)];
         assert_eq!(distrust(&detector, &asked, 0, &talk), Some(Distrust::Asked));
         assert_eq!(
             distrust(&detector, &asked, 0, &sound_alike),

@@ -370,12 +370,7 @@ fn written_as_amount(groups: &[usize]) -> bool {
 
 /// The run without homophones at its edges.
 fn strong_part<'r>(ch: &Channel, run: &'r [usize]) -> &'r [usize] {
-    let strong = |&i: &usize| {
-        matches!(
-            ch.pieces[i].kind,
-            PieceKind::Digit { weak: false, .. } | PieceKind::CheckX
-        )
-    };
+    let strong = |&i: &usize| ch.pieces[i].is_strong_digit();
     match (run.iter().position(strong), run.iter().rposition(strong)) {
         (Some(a), Some(b)) => &run[a..=b],
         _ => &[],
