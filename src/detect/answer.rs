@@ -147,6 +147,23 @@ pub(crate) fn requested(cat: Category) -> Option<EntityKind> {
     }
 }
 
+/// Whether the question mark `q` after request `h` ends another phrase's question: digits
+/// follow `h` in its sentence, then a new context phrase before `q`. Whisper often
+/// writes no stop after a number, so in "卡号是 6 2 … 有效期到哪年哪月?" the card was
+/// answered and the question is the expiry's ("Is that the card ending in 6467?" stays
+/// one question).
+fn question_is_later(ch: &ChannelPieces, hits: &[Hit], h: &Hit, q: usize) -> bool {
+    let Some(digit) = ch
+        .pieces
+        .iter()
+        .find(|p| is_real_digit(p) && p.lex.0 > h.lex.1 && p.lex.1 < q)
+    else {
+        return false;
+    };
+    hits.iter()
+        .any(|o| o.channel == h.channel && o.lex.0 > digit.lex.1 && o.lex.1 < q)
+}
+
 fn is_real_digit(p: &Piece) -> bool {
     matches!(
         p.kind,
@@ -172,7 +189,9 @@ pub(crate) fn answers(
         };
         // Where the request's sentence ends, when it is a question, and when that is.
         let asked_on = channels.iter().find(|c| c.id == h.channel);
-        let question = asked_on.and_then(|c| classify::question_end(c.lexes, h.lex.1));
+        let question = asked_on.and_then(|c| {
+            classify::question_end(c.lexes, h.lex.1).filter(|&q| !question_is_later(c, hits, h, q))
+        });
         let asked = unsure::Asked {
             hit: h,
             question,
