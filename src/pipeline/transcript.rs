@@ -46,9 +46,9 @@ pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
 }
 
 /// Why a stretch heard only on a second hearing (after a loop, or of speech the first
-/// pass left unheard) is not trusted. A reading that needed two tries is trusted only
-/// where it is sure of itself and hears no number; otherwise the stretch stays bleeped
-/// whole and out of the transcript, as the first pass left it. A trusted one lifts the
+/// pass left unheard) is not trusted. A reading that needed two tries is trusted unless
+/// it may hold a number (below); otherwise the stretch stays bleeped whole and out of
+/// the transcript, as the first pass left it. A trusted one lifts the
 /// blanket bleep from innocent talk and is read like any other words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distrust {
@@ -57,8 +57,9 @@ pub enum Distrust {
     /// for context beside the rest of the call.
     Digits,
     /// Its words were doubted (a garbled reading: a card heard as "I don't think wind
-    /// fit iron"). Its words are not read at all: a doubted "no confirmation" must not
-    /// name the other speaker's number.
+    /// fit iron") where a number may be: a request's answer window, or a digit-like word
+    /// in it. Its words are not read at all: a doubted "no confirmation" must not name
+    /// the other speaker's number. A doubted greeting with neither is trusted.
     Doubted,
     /// It came while an answer to a request for a sensitive number may still be under
     /// way and a digit-like word is a good share of it: the first group of a card
@@ -103,13 +104,16 @@ fn distrust(detector: &Detector, asked: &[Span], channel: u16, seg: &Segment) ->
         return Some(Distrust::Digits);
     }
     let digit_like: usize = runs.iter().map(|r| r.digits).sum();
+    // On either channel: on mono the request is the same channel's, on stereo the other's.
+    let asked_here = asked.iter().any(|window| window.overlaps(&seg.span));
     let mean = seg.words.iter().map(|w| w.confidence).sum::<f32>() / seg.words.len().max(1) as f32;
     if mean < MIN_SECOND_HEARING_CONFIDENCE {
-        return Some(Distrust::Doubted);
+        // A garbled number is garbled where one was asked for or beside a digit-like
+        // word; a garbled greeting or goodbye with neither was bleeped for nothing.
+        return (asked_here || digit_like > 0).then_some(Distrust::Doubted);
     }
-    // On either channel: on mono the request is the same channel's, on stereo the other's.
     let dense = digit_like > 0 && digit_like * ASKED_WORDS_PER_DIGIT_LIKE >= seg.words.len();
-    (dense && asked.iter().any(|window| window.overlaps(&seg.span))).then_some(Distrust::Asked)
+    (dense && asked_here).then_some(Distrust::Asked)
 }
 
 /// The verdict on every segment of `recognition`, by channel (as in
@@ -419,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn second_hearings_are_trusted_only_when_sure_and_without_digits() {
+    fn second_hearings_are_distrusted_where_they_may_hold_a_number() {
         let detector = Detector::new(crate::detect::Rules::default()).unwrap();
         let digits = heard_again(&["it's", "four", "one", "one", "high"], 0.9);
         // An expiry and a CVV as tiny.en heard a telephone voice ("oh five, two six,
@@ -436,8 +440,12 @@ mod tests {
         assert_eq!(distrust(&detector, &[], 0, &talk), None);
         // "too" alone is a sound-alike; after a request it is distrusted (below).
         assert_eq!(distrust(&detector, &[], 0, &sound_alike), None);
+        // Garbled, with no request around it and no digit-like word: a greeting.
+        assert_eq!(distrust(&detector, &[], 0, &garbled), None);
+        let garbled_sound_alike =
+            heard_again(&["I", "don't", "think", "wind", "fit", "for."], 0.35);
         assert_eq!(
-            distrust(&detector, &[], 0, &garbled),
+            distrust(&detector, &[], 0, &garbled_sound_alike),
             Some(Distrust::Doubted)
         );
         // Heard while a card number was being answered: a sound-alike in a few words is
@@ -451,8 +459,12 @@ mod tests {
         let request = "fine, I need you to take the card on my account.";
         let request = heard_again(&request.split(' ').collect::<Vec<_>>(), 0.9);
         assert_eq!(distrust(&detector, &asked, 0, &request), None);
+        assert_eq!(
+            distrust(&detector, &asked, 0, &garbled),
+            Some(Distrust::Doubted)
+        );
         let mut first_pass = garbled.clone();
         first_pass.second_hearing = false;
-        assert_eq!(distrust(&detector, &[], 0, &first_pass), None);
+        assert_eq!(distrust(&detector, &asked, 0, &first_pass), None);
     }
 }
