@@ -31,7 +31,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::asr::{AsrError, Transcriber, TranscriberConfig};
+use crate::asr::{AsrError, Segment, Transcriber, TranscriberConfig};
 use crate::audio::compact::CutConfig;
 use crate::audio::dtmf::Heard;
 use crate::audio::{AudioError, AudioReader, AudioSource};
@@ -443,12 +443,15 @@ fn spoken_words(
                 .map(move |(i, seg)| (c, i, ct.channel, seg))
         })
         .filter(|&(c, i, _, _)| keep(c, i))
-        .flat_map(|(_, _, channel, seg)| {
-            seg.words.iter().map(move |w| ChannelWord {
-                channel,
-                word: w.clone(),
-                source: Source::Speech,
-            })
-        })
+        .flat_map(|(_, _, channel, seg)| segment_words(channel, seg))
         .collect()
+}
+
+/// The words of one recognised segment of `channel`, as the detector reads them.
+fn segment_words(channel: u16, seg: &Segment) -> impl Iterator<Item = ChannelWord> + '_ {
+    seg.words.iter().map(move |w| ChannelWord {
+        channel,
+        word: w.clone(),
+        source: Source::Speech,
+    })
 }

@@ -88,15 +88,7 @@ fn distrust(detector: &Detector, asked: &[Span], channel: u16, seg: &Segment) ->
     if !seg.second_hearing {
         return None;
     }
-    let words: Vec<ChannelWord> = seg
-        .words
-        .iter()
-        .map(|w| ChannelWord {
-            channel,
-            word: w.clone(),
-            source: Source::Speech,
-        })
-        .collect();
+    let words: Vec<ChannelWord> = super::segment_words(channel, seg).collect();
     // Two digits at least: "for" or "to" alone in talk is a sound-alike, not a number
     // (where one was asked for, a share of them is not trusted: `Asked`).
     let runs = detector.digit_runs(&words);
