@@ -23,7 +23,8 @@
 #   --jobs N              calls `hushline eval` redacts at once (default: one per core)
 #   --by GROUPINGS        summary tables (default "voice;engine;format;scenario";
 #                         summarize.py --help lists the keys)
-# KEEP=DIR keeps the calls, hushline's outputs (DIR/out), eval's log and JSON report.
+# KEEP=DIR keeps the calls, hushline's outputs (DIR/out), eval's log and JSON report, and
+# adds a table of innocent speech bleeped by redaction reason.
 # HUSHLINE=PATH scores with that binary instead of building target/release/hushline.
 # EVAL_ARGS="--english-model tiny.en-q8_0" passes options on to `hushline eval`.
 set -euo pipefail
@@ -135,7 +136,8 @@ if [ -z "$hushline" ]; then
   hushline=target/release/hushline
 fi
 out=()
-[ -z "${KEEP:-}" ] || out=(--out "$work/out")
+reasons=()
+[ -z "${KEEP:-}" ] || { out=(--out "$work/out"); reasons=(--reasons "$work/out"); }
 started=$(date +%s)
 status=0
 # shellcheck disable=SC2086 # EVAL_ARGS is words on purpose
@@ -144,6 +146,6 @@ status=0
 [ -f "$work/report.json" ] || { tail -20 "$work/eval.log" >&2; echo "matrix-eval: eval failed" >&2; exit 1; }
 echo "scored in $(($(date +%s) - started)) s: $(tail -1 "$work/eval.log")"
 echo
-python3 scripts/matrix/summarize.py "$work/report.json" --truth "$calls" --by "$by"
+python3 scripts/matrix/summarize.py "$work/report.json" --truth "$calls" --by "$by" "${reasons[@]}"
 [ -z "${KEEP:-}" ] || echo "kept: calls in ${set_dir:-$calls}, outputs in $work/out, eval log and report.json in $work"
 exit "$status"

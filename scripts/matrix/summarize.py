@@ -15,15 +15,25 @@ per grouping with the columns of the telephone-recall issue:
 Item-level keys (voice, engine, speaker) are those of whoever spoke the item; call-level
 keys (format, layout, codec, scenario, language, seed, call) come from the truth file.
 
+With --reasons OUT (the outputs folder a KEEP run leaves, KEEP/out), the innocent speech
+bleeped is also split by the reason of the redaction that covers it most (padding
+included), second-hearing reasons without their times: what each rule costs.
+
 Usage: summarize.py REPORT.json --truth DIR [--by voice,engine,format] [--failures]
+                    [--reasons OUT]
 """
 
 import argparse
 import json
 import os
+import re
 from collections import defaultdict
 
 PRIMARY = {"card", "cn_id", "ssn"}
+# Seconds each redaction is widened by when bleeped (the default `padding_s`).
+PADDING_S = 0.3
+# Where and on which channel a fail-closed stretch was: dropped to group reasons.
+WHERE = re.compile(r",? on channel \d+ at [\d.]+-[\d.]+ s")
 SECONDARY = {"cvv", "expiry"}
 ENTRY_KEYS = {"voice", "engine", "speaker"}
 CALL_KEYS = {"format", "layout", "codec", "scenario", "language", "seed", "call"}
@@ -134,6 +144,43 @@ def failures(calls):
     return lines
 
 
+def innocent_by_reason(calls, out_dir):
+    """Seconds of innocent speech bleeped per redaction reason, and all speech seconds."""
+    seconds = defaultdict(float)
+    speech_s = 0.0
+    for truth, scored in calls:
+        stem = os.path.splitext(truth["file"])[0]
+        path = os.path.join(out_dir, stem + ".transcript.json")
+        redactions = []
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                redactions = json.load(f)["redactions"]
+        mono = truth["channels"] == 1
+        for score in scored["speech"]:
+            length = score["end"] - score["start"]
+            speech_s += length
+            if score["bleeped"] <= 0:
+                continue
+            best, reason = 0.0, "(no redaction on it)"
+            for r in redactions:
+                if not mono and r["channel"] != score["channel"]:
+                    continue
+                overlap = min(score["end"], r["end"] + PADDING_S) - max(score["start"], r["start"] - PADDING_S)
+                if overlap > best:
+                    best, reason = overlap, f"{WHERE.sub('', r['reason'])} ({r['type']})"
+            seconds[reason] += score["bleeped"] * length
+    return seconds, speech_s
+
+
+def reasons_markdown(seconds, speech_s):
+    lines = ["| reason (type) | innocent speech bleeped | share of all speech |", "|---|---|---|"]
+    for reason, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {reason} | {s:.1f} s | {100 * s / max(speech_s, 1e-9):.2f} % |")
+    total = sum(seconds.values())
+    lines.append(f"| **all** | **{total:.1f} s** | **{100 * total / max(speech_s, 1e-9):.2f} %** |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("report", help="the file `hushline eval --json` wrote")
@@ -142,6 +189,8 @@ def main():
                     help="groupings separated by ';', each a comma-separated list of keys "
                          f"({', '.join(sorted(ENTRY_KEYS | CALL_KEYS))}); default: %(default)s")
     ap.add_argument("--failures", action="store_true", help="also list every leaked or under-bleeped item and bleeped decoy")
+    ap.add_argument("--reasons", metavar="OUT", help="split innocent speech bleeped by redaction reason, "
+                    "from the masked transcripts in OUT")
     args = ap.parse_args()
     calls = list(load(args.report, args.truth))
     for grouping in [g for g in args.by.split(";") if g]:
@@ -151,6 +200,9 @@ def main():
             ap.error(f"unknown key(s) {', '.join(unknown)}")
         groups, total = tabulate(calls, fields)
         print(markdown(" / ".join(fields), groups, total))
+        print()
+    if args.reasons:
+        print(reasons_markdown(*innocent_by_reason(calls, args.reasons)))
         print()
     if args.failures:
         print("\n".join(failures(calls)) or "no leaked or under-bleeped item, no bleeped decoy")
