@@ -395,8 +395,16 @@ impl Classifier<'_> {
     ) -> Vec<(std::ops::Range<usize>, Decision)> {
         let n = d.len();
         let whole = self.decide_one(d, groups, ctxs);
-        if whole.is_none() && ctxs.contains(&Category::Expiry) && ctxs.contains(&Category::Cvv) {
-            if let Some(parts) = expiry_and_cvv(d, groups) {
+        if whole.is_none() {
+            // Asked for both, or said right after a card unasked and unlabelled ("…
+            // 0560. 01, 2026, 540."): an expiry and a code read as one run.
+            let reason = if ctxs.contains(&Category::Expiry) && ctxs.contains(&Category::Cvv) {
+                Some("context:expiry+cvv")
+            } else {
+                (ctxs.contains(&Category::AfterCard) && !ctxs.contains(&Category::Negative))
+                    .then_some("fail-closed:after-card")
+            };
+            if let Some(parts) = reason.and_then(|why| expiry_and_cvv(d, groups, why)) {
                 return parts;
             }
         }
@@ -511,7 +519,11 @@ pub(crate) fn looks_like_date(d: &[u8], groups: &[usize]) -> bool {
 
 /// "08 27 and 123" asked for together: an expiry and a code in one run, cut at a group
 /// boundary.
-fn expiry_and_cvv(d: &[u8], groups: &[usize]) -> Option<Vec<(std::ops::Range<usize>, Decision)>> {
+fn expiry_and_cvv(
+    d: &[u8],
+    groups: &[usize],
+    reason: &str,
+) -> Option<Vec<(std::ops::Range<usize>, Decision)>> {
     let n = d.len();
     let mut cut = 0;
     for g in groups {
@@ -530,9 +542,7 @@ fn expiry_and_cvv(d: &[u8], groups: &[usize]) -> Option<Vec<(std::ops::Range<usi
         return Some(
             parts
                 .into_iter()
-                .filter_map(|(kind, r)| {
-                    Some((r, decision(kind, "context:expiry+cvv", 0.8, false)?))
-                })
+                .filter_map(|(kind, r)| Some((r, decision(kind, reason, 0.8, false)?)))
                 .collect(),
         );
     }

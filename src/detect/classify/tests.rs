@@ -14,12 +14,13 @@ fn date_shapes() {
 
 #[test]
 fn expiry_and_code_split_at_a_group_boundary() {
-    let parts = expiry_and_cvv(b"0827123", &[2, 2, 3]).unwrap();
+    let parts = expiry_and_cvv(b"0827123", &[2, 2, 3], "context:expiry+cvv").unwrap();
     assert_eq!(parts[0].0, 0..4);
     assert_eq!(parts[0].1.kind, EntityKind::Expiry);
     assert_eq!(parts[1].0, 4..7);
     assert_eq!(parts[1].1.kind, EntityKind::Cvv);
-    assert!(expiry_and_cvv(b"99999", &[5]).is_none());
+    assert_eq!(parts[1].1.reason, "context:expiry+cvv");
+    assert!(expiry_and_cvv(b"99999", &[5], "context:expiry+cvv").is_none());
 }
 
 #[test]
