@@ -295,7 +295,7 @@ fn process_in_span(
     let verdicts = transcript::second_hearing_verdicts(&recognition, detector, &asked);
     let distrusted = transcript::distrusted_second_hearings(&recognition, &verdicts);
     let mut words = spoken_words(&recognition, |ch, seg| {
-        verdicts[ch][seg] != Some(transcript::Distrust::Doubted)
+        verdicts[ch][seg].is_none_or(transcript::Distrust::words_read)
     });
     // Tones heard only under other sound are removed below, but not read as keys.
     let presses: Vec<KeyPress> = recognition
@@ -313,9 +313,8 @@ fn process_in_span(
         // Digits beside audio nobody transcribed may be part of a longer number; beside
         // a distrusted second hearing, of its own channel only, unless its words were
         // not read at all (doubted), which is as good as unheard.
-        let (doubted, untrusted): (Vec<_>, Vec<_>) = distrusted
-            .iter()
-            .partition(|(why, _)| *why == transcript::Distrust::Doubted);
+        let (doubted, untrusted): (Vec<_>, Vec<_>) =
+            distrusted.iter().partition(|(why, _)| !why.words_read());
         let span_of = |(_, f): &(transcript::Distrust, transcript::FailClosed)| (f.channel, f.span);
         let unheard: Vec<(u16, Span)> = recognition
             .unsure
@@ -334,7 +333,12 @@ fn process_in_span(
         ct.segments
             .retain(|_| verdict.next().is_some_and(Option::is_none));
     }
-    fail_closed.extend(distrusted.into_iter().map(|(_, f)| f));
+    fail_closed.extend(
+        distrusted
+            .into_iter()
+            .filter(|(why, _)| why.bleeped_whole())
+            .map(|(_, f)| f),
+    );
 
     let mut spans: Vec<ChannelSpan> = detections
         .items

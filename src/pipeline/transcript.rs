@@ -59,12 +59,27 @@ pub enum Distrust {
     /// Its words were doubted (a garbled reading: a card heard as "I don't think wind
     /// fit iron") where a number may be: a request's answer window, or a digit-like word
     /// in it. Its words are not read at all: a doubted "no confirmation" must not name
-    /// the other speaker's number. A doubted greeting with neither is trusted.
+    /// the other speaker's number.
     Doubted,
+    /// Its words were doubted where no number may be (a garbled greeting): not bleeped
+    /// whole, but not read either, so digits beside it are still beside unheard speech.
+    Garbled,
     /// It came while an answer to a request for a sensitive number may still be under
     /// way and a digit-like word is a good share of it: the first group of a card
     /// ("two five") heard again as "too high".
     Asked,
+}
+
+impl Distrust {
+    /// Whether its words are read (for context beside the rest of the call).
+    pub fn words_read(self) -> bool {
+        !matches!(self, Distrust::Doubted | Distrust::Garbled)
+    }
+
+    /// Whether its stretch is bleeped whole.
+    pub fn bleeped_whole(self) -> bool {
+        self != Distrust::Garbled
+    }
 }
 
 /// A second hearing whose words average a lower confidence than this is doubted: the
@@ -102,7 +117,11 @@ fn distrust(detector: &Detector, asked: &[Span], channel: u16, seg: &Segment) ->
     if mean < MIN_SECOND_HEARING_CONFIDENCE {
         // A garbled number is garbled where one was asked for or beside a digit-like
         // word; a garbled greeting or goodbye with neither was bleeped for nothing.
-        return (asked_here || digit_like > 0).then_some(Distrust::Doubted);
+        return Some(if asked_here || digit_like > 0 {
+            Distrust::Doubted
+        } else {
+            Distrust::Garbled
+        });
     }
     let dense = digit_like > 0 && digit_like * ASKED_WORDS_PER_DIGIT_LIKE >= seg.words.len();
     (dense && asked_here).then_some(Distrust::Asked)
@@ -128,7 +147,8 @@ pub fn second_hearing_verdicts(
         .collect()
 }
 
-/// The distrusted second hearings, bleeped whole, each with why.
+/// The distrusted second hearings, each with why (bleeped whole unless
+/// [`Distrust::bleeped_whole`] says otherwise).
 pub fn distrusted_second_hearings(
     recognition: &Recognition,
     verdicts: &[Vec<Option<Distrust>>],
@@ -147,6 +167,7 @@ pub fn distrusted_second_hearings(
             let why = match distrust {
                 Distrust::Digits => "with digits",
                 Distrust::Doubted => "its words doubted",
+                Distrust::Garbled => "its words doubted where no number may be",
                 Distrust::Asked => "where a number was asked for",
             };
             let fail_closed = FailClosed {
@@ -433,7 +454,11 @@ mod tests {
         // "too" alone is a sound-alike; after a request it is distrusted (below).
         assert_eq!(distrust(&detector, &[], 0, &sound_alike), None);
         // Garbled, with no request around it and no digit-like word: a greeting.
-        assert_eq!(distrust(&detector, &[], 0, &garbled), None);
+        assert_eq!(
+            distrust(&detector, &[], 0, &garbled),
+            Some(Distrust::Garbled)
+        );
+        assert!(!Distrust::Garbled.bleeped_whole() && !Distrust::Garbled.words_read());
         let garbled_sound_alike =
             heard_again(&["I", "don't", "think", "wind", "fit", "for."], 0.35);
         assert_eq!(
