@@ -30,13 +30,13 @@ import re
 from collections import defaultdict
 
 PRIMARY = {"card", "cn_id", "ssn"}
+SECONDARY = {"cvv", "expiry"}
+ENTRY_KEYS = {"voice", "engine", "speaker"}
+CALL_KEYS = {"format", "layout", "codec", "scenario", "language", "seed", "call"}
 # Seconds each redaction is widened by when bleeped (the default `padding_s`).
 PADDING_S = 0.3
 # Where and on which channel a fail-closed stretch was: dropped to group reasons.
 WHERE = re.compile(r",? on channel \d+ at [\d.]+-[\d.]+ s")
-SECONDARY = {"cvv", "expiry"}
-ENTRY_KEYS = {"voice", "engine", "speaker"}
-CALL_KEYS = {"format", "layout", "codec", "scenario", "language", "seed", "call"}
 
 
 class Tally:

@@ -312,15 +312,15 @@ fn process_in_span(
     let detections = engine.timings.time(Stage::Detect, || {
         // Digits beside audio nobody transcribed may be part of a longer number; beside
         // a distrusted second hearing, of its own channel only, unless its words were
-        // not read at all (doubted), which is as good as unheard.
-        let (doubted, untrusted): (Vec<_>, Vec<_>) =
+        // not read at all (doubted or garbled), which is as good as unheard.
+        let (unread, untrusted): (Vec<_>, Vec<_>) =
             distrusted.iter().partition(|(why, _)| !why.words_read());
         let span_of = |(_, f): &(transcript::Distrust, transcript::FailClosed)| (f.channel, f.span);
         let unheard: Vec<(u16, Span)> = recognition
             .unsure
             .iter()
             .map(|u| (u.0, u.1))
-            .chain(doubted.into_iter().map(span_of))
+            .chain(unread.into_iter().map(span_of))
             .collect();
         let untrusted: Vec<(u16, Span)> = untrusted.into_iter().map(span_of).collect();
         engine.detector.detect_around(&words, &unheard, &untrusted)

@@ -47,9 +47,10 @@ pub fn fail_closed_spans(recognition: &Recognition) -> Vec<FailClosed> {
 
 /// Why a stretch heard only on a second hearing (after a loop, or of speech the first
 /// pass left unheard) is not trusted. A reading that needed two tries is trusted unless
-/// it may hold a number (below); otherwise the stretch stays bleeped whole and out of
-/// the transcript, as the first pass left it. A trusted one lifts the
-/// blanket bleep from innocent talk and is read like any other words.
+/// it may hold a number (below); otherwise the stretch stays out of the transcript and,
+/// but for a garbled reading where no number may be, bleeped whole, as the first pass
+/// left it. A trusted one lifts the blanket bleep from innocent talk and is read like
+/// any other words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distrust {
     /// It holds two digits or more (sound-alikes such as "too" included): two tries
